@@ -1,0 +1,139 @@
+"""Turn whatever the caller passed as params into JSON-safe values, on the worker thread.
+
+Nothing here raises: a value that cannot be represented is dropped with a debug line naming the
+key (never the value, which might be personal data), and the rest of the event survives.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import enum
+import math
+import numbers
+import uuid
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+from ._log import get_logger
+
+log = get_logger("telemetry.sanitize")
+
+MAX_DEPTH = 4
+MAX_ITEMS = 100
+MAX_STRING = 10_000
+
+JSONValue = Any
+
+
+class _Drop:
+    """Marker for a value that cannot be represented."""
+
+
+DROP = _Drop()
+
+
+def sanitize_params(params: Any, *, where: str = "params") -> dict[str, JSONValue]:
+    """A new dict of JSON-safe values; `params` itself is never mutated."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        log.debug("%s: expected a mapping, got %s; ignored", where, type(params).__name__)
+        return {}
+    result = _sanitize_mapping(params, 0, where)
+    return result if isinstance(result, dict) else {}
+
+
+def _key(key: Any, where: str) -> str | None:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, (bool, int, float, enum.Enum)) or key is None:
+        converted = str(key.value if isinstance(key, enum.Enum) else key)
+        log.debug("%s: non-string key of type %s converted to %r", where, type(key).__name__, converted)
+        return converted
+    log.debug("%s: key of type %s dropped", where, type(key).__name__)
+    return None
+
+
+def _sanitize_mapping(mapping: Mapping[Any, Any], depth: int, where: str) -> dict[str, Any] | _Drop:
+    if depth >= MAX_DEPTH:
+        log.debug("%s: nested deeper than %d levels; dropped", where, MAX_DEPTH)
+        return DROP
+    out: dict[str, Any] = {}
+    try:
+        items = list(mapping.items())
+    except Exception:  # noqa: BLE001 - a broken mapping from the caller must not break delivery
+        log.debug("%s: mapping could not be read; dropped", where)
+        return DROP
+    for key, value in items[:MAX_ITEMS]:
+        name = _key(key, where)
+        if name is None:
+            continue
+        clean = sanitize_value(value, depth + 1, f"{where}.{name}")
+        if clean is not DROP:
+            out[name] = clean
+    if len(items) > MAX_ITEMS:
+        log.debug("%s: more than %d keys; the rest dropped", where, MAX_ITEMS)
+    return out
+
+
+def sanitize_value(value: Any, depth: int = 0, where: str = "value") -> JSONValue | _Drop:
+    """One JSON-safe value, or DROP."""
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            return value[:MAX_STRING]
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        log.debug("%s: non-finite number dropped", where)
+        return DROP
+    if isinstance(value, decimal.Decimal):
+        return sanitize_value(float(value), depth, where) if value.is_finite() else _drop(where, value)
+    if isinstance(value, enum.Enum):
+        return sanitize_value(value.value, depth, where)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")[:MAX_STRING]
+        except UnicodeDecodeError:
+            return _drop(where, value)
+    if isinstance(value, Mapping):
+        return _sanitize_mapping(value, depth, where)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return _sanitize_sequence(value, depth, where)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return sanitize_value(float(value), depth, where)
+    return _drop(where, value)
+
+
+def _sanitize_sequence(value: Any, depth: int, where: str) -> list[Any] | _Drop:
+    if depth >= MAX_DEPTH:
+        log.debug("%s: nested deeper than %d levels; dropped", where, MAX_DEPTH)
+        return DROP
+    items = list(value)
+    if isinstance(value, (set, frozenset)):
+        items.sort(key=repr)
+    out = []
+    for item in items[:MAX_ITEMS]:
+        clean = sanitize_value(item, depth + 1, f"{where}[]")
+        if clean is not DROP:
+            out.append(clean)
+    return out
+
+
+def _drop(where: str, value: Any) -> _Drop:
+    log.debug("%s: value of type %s cannot be sent; dropped", where, type(value).__name__)
+    return DROP

@@ -1,0 +1,176 @@
+"""Amplitude through its HTTP V2 API (or the Batch API), delivered by the engine.
+
+Page views are "Page Viewed" events, user properties an `$identify` event with `$set`, and
+`session_id` is the session's start in milliseconds, as Amplitude expects. Responses are
+classified the way Amplitude documents them: a 400 names the bad events (only those are dropped),
+413 splits the batch, 429 and 5xx are retried, an invalid API key drops the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ._log import get_logger
+from ._sanitize import sanitize_params
+from ._version import __version__
+from .base_telemetry import BaseTelemetryProvider, ProviderConfig
+from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
+from .events import PAGE_VIEW, USER_PROPERTIES, Event
+
+__all__ = ["AmplitudeConfig", "AmplitudeTelemetryProvider"]
+
+log = get_logger("telemetry.amplitude")
+
+AMPLITUDE_ENDPOINT = "https://api2.amplitude.com"
+AMPLITUDE_EU_ENDPOINT = "https://api.eu.amplitude.com"
+MAX_STRING = 1024
+RESERVED_PREFIX = "[Amplitude]"
+THROTTLE_PAUSE_SECONDS = 30.0
+_INDEX_FIELDS = (
+    "events_with_invalid_fields",
+    "events_with_missing_fields",
+    "events_with_invalid_id_lengths",
+)
+
+
+@dataclass
+class AmplitudeConfig(ProviderConfig):
+    """Amplitude settings (AMPLITUDE_API_KEY)."""
+
+    api_key: str | None = field(default=None, repr=False)
+    region: str = field(default="us", kw_only=True)
+    """"us" (api2.amplitude.com) or "eu" (api.eu.amplitude.com)."""
+    use_batch: bool = field(default=False, kw_only=True)
+    """Send to the Batch API (/batch) instead of HTTP V2 (/2/httpapi)."""
+
+    def __post_init__(self) -> None:
+        self.provider_name = self.provider_name or "Amplitude"
+
+    def invalid_reason(self) -> str | None:
+        if not self.api_key:
+            return "AMPLITUDE_API_KEY is not set"
+        if self.region not in ("us", "eu"):
+            return f"region must be 'us' or 'eu', not {self.region!r}"
+        return super().invalid_reason()
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.api_key,) if self.api_key else ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], enabled: bool = True) -> AmplitudeConfig:
+        """Read AMPLITUDE_API_KEY, AMPLITUDE_REGION, AMPLITUDE_USE_BATCH."""
+        return cls(
+            enabled=enabled,
+            api_key=environ.get("AMPLITUDE_API_KEY") or None,
+            region=(environ.get("AMPLITUDE_REGION") or "us").lower(),
+            use_batch=(environ.get("AMPLITUDE_USE_BATCH") or "").lower() in {"1", "true", "yes"},
+            endpoint=environ.get("AMPLITUDE_ENDPOINT") or environ.get("TELEMETRY_ENDPOINT") or None,
+        )
+
+
+def _text(value: Any) -> str:
+    return str(value)[:MAX_STRING]
+
+
+def _truncate(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[:MAX_STRING]
+    if isinstance(value, dict):
+        return {k[:MAX_STRING]: _truncate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_truncate(v) for v in value]
+    return value
+
+
+class AmplitudeTelemetryProvider(BaseTelemetryProvider):
+    """Describes Amplitude's HTTP V2 / Batch ingestion for the delivery engine."""
+
+    name: ClassVar[str] = "Amplitude"
+    config_class: ClassVar[type[ProviderConfig]] = AmplitudeConfig
+    batch_limits: ClassVar[BatchLimits] = BatchLimits(max_events=1000, max_bytes=1_000_000 - 1)
+    envelope_bytes: ClassVar[int] = 256
+
+    config: AmplitudeConfig
+
+    def __init__(self, config: AmplitudeConfig, context: Any) -> None:
+        super().__init__(config, context)
+        base = config.endpoint or (AMPLITUDE_EU_ENDPOINT if config.region == "eu" else AMPLITUDE_ENDPOINT)
+        self._url = base.rstrip("/") + ("/batch" if config.use_batch else "/2/httpapi")
+        self._library = f"telemetry-toolkit/{__version__}"
+        self._invalid_key_logged = False
+
+    def map_event(self, event: Event) -> dict[str, Any] | None:
+        params = _truncate(sanitize_params(event.params, where=f"Amplitude {event.name!r}"))
+        mapped: dict[str, Any] = {
+            "device_id": self.context.client_id,
+            "session_id": self.context.session.start_ms,
+            "time": int(event.time * 1000),
+            "insert_id": event.insert_id,
+            "library": self._library,
+        }
+        if event.kind == PAGE_VIEW:
+            mapped["event_type"] = "Page Viewed"
+            page = {"page_path": params.get("page_path"), "page_title": params.get("page_title")}
+            mapped["event_properties"] = self.enrich_params({k: v for k, v in page.items() if v is not None})
+        elif event.kind == USER_PROPERTIES:
+            mapped["event_type"] = "$identify"
+            mapped["user_properties"] = {"$set": self.enrich_params(params)}
+        else:
+            if not isinstance(event.name, str) or not event.name.strip():
+                log.debug("Amplitude: event name %r is empty or not text; dropped", event.name)
+                return None
+            if event.name.startswith(RESERVED_PREFIX) or event.name in (
+                "$identify",
+                "$groupidentify",
+            ):
+                log.debug("Amplitude: event name %r is reserved; dropped", event.name)
+                return None
+            mapped["event_type"] = _text(event.name)
+            mapped["event_properties"] = self.enrich_params(params)
+        return mapped
+
+    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+        head = json.dumps({"api_key": self.config.api_key}, separators=(",", ":"))[:-1].encode()
+        body = head + b',"events":[' + b",".join(encoded_events) + b"]}"
+        return HttpRequest(self._url, body, {"Content-Type": "application/json"})
+
+    def classify(self, response: HttpResponse, batch_size: int) -> Outcome:
+        status = response.status
+        if 200 <= status < 300:
+            return Outcome.ok()
+        body = response.json()
+        body = body if isinstance(body, dict) else {}
+        error = str(body.get("error") or f"HTTP {status}")
+        if status == 400:
+            return self._classify_400(body, error, batch_size)
+        if status == 429:
+            quota = body.get("exceeded_daily_quota_devices") or body.get("exceeded_daily_quota_users")
+            if quota:
+                return Outcome.drop("exceeded daily quota")
+            return Outcome.retry(error, THROTTLE_PAUSE_SECONDS)
+        return classify_status(response)
+
+    def _classify_400(self, body: dict[str, Any], error: str, batch_size: int) -> Outcome:
+        if error.startswith("Invalid API key"):
+            if not self._invalid_key_logged:
+                self._invalid_key_logged = True
+                log.error("Amplitude rejected the API key; events are dropped")
+            return Outcome.drop("invalid API key")
+        if body.get("missing_field"):
+            return Outcome.drop(f"request missing field {body['missing_field']}")
+        bad: set[int] = set()
+        for key in _INDEX_FIELDS:
+            groups = body.get(key)
+            if isinstance(groups, dict):
+                for indices in groups.values():
+                    if isinstance(indices, list):
+                        bad.update(i for i in indices if isinstance(i, int))
+        silenced = body.get("silenced_events")
+        if isinstance(silenced, list):
+            bad.update(i for i in silenced if isinstance(i, int))
+        if not bad or len(bad) >= batch_size:
+            return Outcome.drop(error)
+        return Outcome.partial(frozenset(bad), error, rest="retry")

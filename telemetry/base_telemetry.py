@@ -1,0 +1,200 @@
+"""The provider contract: a config class and a small provider that *describes* its vendor.
+
+A provider maps an event to the vendor's wire format (`map_event`), wraps a batch of encoded
+events in one HTTP request (`build_request`) and judges the vendor's answer (`classify`). The
+delivery engine does everything else (queueing, batching, retries, deadlines) for every
+provider alike, so a provider stays small, pure and easy to certify.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from ._log import get_logger, register_secret
+from .context import TelemetryContext
+from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
+from .events import EVENT, PAGE_VIEW, Event, current_prefix, next_sequence
+
+if TYPE_CHECKING:
+    from .amplitude_provider import AmplitudeConfig as AmplitudeConfig
+    from .ga4_provider import GA4Config as GA4Config
+
+__all__ = [
+    "ENRICHMENT_KEYS",
+    "BaseTelemetryProvider",
+    "ProviderConfig",
+    "TelemetryContext",
+    "endpoint_problem",
+]
+
+log = get_logger("telemetry.provider")
+
+ENRICHMENT_KEYS = ("session_id", "runtime", "lib_version")
+"""Keys every event carries. A caller param with one of these names is replaced (logged)."""
+
+
+def endpoint_problem(endpoint: str | None) -> str | None:
+    """Why `endpoint` may not be used, or None: https anywhere, plain http only on loopback."""
+    if endpoint is None:
+        return None
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"endpoint {endpoint!r} is not an http(s) URL"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return f"endpoint {endpoint!r} uses plain http to a non-loopback host; use https"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ProviderConfig:
+    """Base configuration of a provider. `endpoint` overrides the vendor's base URL."""
+
+    enabled: bool = True
+    provider_name: str = field(default="", kw_only=True)
+    endpoint: str | None = field(default=None, kw_only=True)
+
+    def is_valid(self) -> bool:
+        """Whether a provider with this configuration can send anything."""
+        return self.invalid_reason() is None
+
+    def invalid_reason(self) -> str | None:
+        """Why this configuration cannot send, in words for `telemetry doctor`; None when valid."""
+        if not self.enabled:
+            return "disabled in its configuration"
+        return endpoint_problem(self.endpoint)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line, repr or exception."""
+        return ()
+
+    def register_secrets(self) -> None:
+        for secret in self.secrets():
+            register_secret(secret)
+
+
+class BaseTelemetryProvider:
+    """Base class of every provider. Subclasses set the class attributes and three methods.
+
+    Required: `name`, `config_class`, `map_event`, `build_request`. Optional: `classify`
+    (defaults to the generic HTTP-status verdict), `batch_limits`, `envelope_bytes`,
+    `retry_read_timeouts`, `unavailable_reason`.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[ProviderConfig]] = ProviderConfig
+    batch_limits: ClassVar[BatchLimits] = BatchLimits(max_events=100, max_bytes=500_000)
+    envelope_bytes: ClassVar[int] = 512
+    """Bytes the request wrapper adds around the encoded events (for batch sizing)."""
+    retry_read_timeouts: ClassVar[bool] = True
+    """False for vendors without a dedup id, where a resend after a read timeout may duplicate."""
+    REQUEST_TIMEOUT: ClassVar[float] = 2.0
+
+    def __init__(self, config: ProviderConfig, context: TelemetryContext) -> None:
+        self.config = config
+        self.context = context
+        config.register_secrets()
+        self._submit: Callable[[Event], None] | None = None
+
+    # -- what a provider describes -------------------------------------------------------------
+
+    def map_event(self, event: Event) -> dict[str, Any] | None:
+        """The vendor's JSON form of one event, or None to drop it (log why). Runs on the worker."""
+        raise NotImplementedError(f"{type(self).__name__} must implement map_event()")
+
+    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+        """One HTTP request carrying these JSON-encoded events (outputs of `map_event`)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_request()")
+
+    def classify(self, response: HttpResponse, batch_size: int) -> Outcome:
+        """The verdict on the vendor's answer to one batch."""
+        return classify_status(response)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this provider cannot run in this environment (a missing SDK), or None."""
+        return None
+
+    # -- shared helpers ------------------------------------------------------------------------
+
+    def session_value(self) -> Any:
+        """The session identity as this vendor wants it in params (the run's UUID by default)."""
+        return self.context.session_id
+
+    def enrich_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`params` plus session_id, runtime and lib_version; enrichment wins over a caller key."""
+        enriched = dict(params or {})
+        for key in ENRICHMENT_KEYS:
+            if key in enriched:
+                log.debug("%s: caller param %r is reserved for enrichment; replaced", self.name, key)
+        enriched["session_id"] = self.session_value()
+        enriched["runtime"] = self.context.runtime
+        enriched["lib_version"] = self.context.lib_version
+        return enriched
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.config.is_valid() and self.unavailable_reason() is None
+
+    @property
+    def provider_name(self) -> str:
+        return self.name
+
+    def get_client_id(self) -> str | None:
+        return self.context.client_id
+
+    def get_session_id(self) -> str:
+        return self.context.session_id
+
+    # -- the design document's direct-call API -----------------------------------------------
+
+    def attach(self, submit: Callable[[Event], None]) -> None:
+        """Called by the manager: where this provider's own track_* calls are queued."""
+        self._submit = submit
+
+    def track_page_view(self, page_path: str, page_title: str | None = None) -> None:
+        """Queue a page view for this provider alone (the manager's is the usual entry point)."""
+        self._track(PAGE_VIEW, "page_view", {"page_path": page_path, "page_title": page_title})
+
+    def track_event(self, event_name: str, params: Mapping[str, Any] | None = None) -> None:
+        """Queue a custom event for this provider alone."""
+        self._track(EVENT, event_name, params)
+
+    def _track(self, kind: str, name: Any, params: Any) -> None:
+        if self._submit is None:
+            log.debug("%s: not attached to a manager; event %r ignored", self.name, name)
+            return
+        try:
+            copied = dict(params) if params else {}
+        except (TypeError, ValueError):
+            copied = {}
+        self._submit(Event(kind, name, copied, time.time(), next_sequence(), current_prefix()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(enabled={self.is_enabled})"
+
+
+def __getattr__(name: str) -> Any:
+    """The design document lists GA4Config and AmplitudeConfig in this module; import lazily."""
+    if name == "GA4Config":
+        from .ga4_provider import GA4Config
+
+        return GA4Config
+    if name == "AmplitudeConfig":
+        from .amplitude_provider import AmplitudeConfig
+
+        return AmplitudeConfig
+    raise AttributeError(name)

@@ -1,0 +1,63 @@
+"""Sends one HttpRequest with `requests` (one keep-alive Session per worker thread).
+
+`requests` is imported when the first worker starts, not when `telemetry` is imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._log import redact
+from .types import HttpRequest, HttpResponse, TransportFailure
+
+if TYPE_CHECKING:
+    import requests
+
+CONNECT_TIMEOUT_SECONDS = 2.0
+
+
+class RequestsTransport:
+    """A blocking HTTP sender for one worker thread; every failure becomes a TransportFailure."""
+
+    def __init__(self) -> None:
+        import requests
+
+        self._requests = requests
+        self._session: requests.Session = requests.Session()
+
+    def send(self, request: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
+        """Send and return the response, or why there was none. Never raises."""
+        req = self._requests
+        timeout = max(timeout, 0.01)
+        try:
+            response = self._session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                timeout=(min(timeout, CONNECT_TIMEOUT_SECONDS), timeout),
+                allow_redirects=False,
+            )
+            return HttpResponse(
+                response.status_code,
+                response.content,
+                {k.lower(): v for k, v in response.headers.items()},
+            )
+        except req.exceptions.ConnectTimeout as exc:
+            return TransportFailure("connect", redact(str(exc)))
+        except req.exceptions.ReadTimeout as exc:
+            return TransportFailure("read_timeout", redact(str(exc)))
+        except req.exceptions.ConnectionError as exc:
+            if _is_refused(exc):
+                return TransportFailure("connect", redact(str(exc)))
+            return TransportFailure("connection_lost", redact(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a transport must never raise into the worker
+            return TransportFailure("other", redact(f"{type(exc).__name__}: {exc}"))
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _is_refused(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Connection refused" in text or "NewConnectionError" in text or "Failed to resolve" in text
