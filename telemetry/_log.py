@@ -93,3 +93,13 @@ def enable_debug_trace(stream: object | None = None) -> None:
         _debug_handler = handler
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+
+
+def guard_third_party_logger(name: str) -> None:
+    """Redact registered secrets from another library's logger that sees our requests.
+
+    Only a filter is added: no handler, no level, nothing else about that logger changes.
+    """
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)

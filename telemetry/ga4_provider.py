@@ -88,6 +88,7 @@ RESERVED_USER_PROPERTY_NAMES = frozenset(
 RESERVED_USER_PROPERTY_PREFIXES = ("_", "firebase_", "ga_", "google_")
 
 _INVALID_CHARS = re.compile(r"[^A-Za-z0-9_]+")
+_VALID_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def normalise_name(raw: Any, max_length: int = MAX_NAME) -> str | None:
@@ -95,6 +96,8 @@ def normalise_name(raw: Any, max_length: int = MAX_NAME) -> str | None:
     "n" prefix, the result is cut to `max_length`. None when nothing usable remains."""
     if not isinstance(raw, str):
         return None
+    if _VALID_NAME.fullmatch(raw):
+        return raw[:max_length]
     name = _INVALID_CHARS.sub("_", raw.strip()).strip("_")
     if not name:
         return None

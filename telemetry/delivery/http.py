@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._log import redact
+from .._log import guard_third_party_logger, redact
 from .types import HttpRequest, HttpResponse, TransportFailure
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ class RequestsTransport:
     def __init__(self) -> None:
         import requests
 
+        # urllib3 logs each request line at DEBUG, query string (GA4's api_secret) included.
+        guard_third_party_logger("urllib3.connectionpool")
         self._requests = requests
         self._session: requests.Session = requests.Session()
 
