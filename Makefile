@@ -17,18 +17,18 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m ruff check telemetry fakes contract_tests tests benchmarks
+	$(PY) -m ruff check telemetry fakes contract_tests tests benchmarks examples
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m telemetry.demo
+	$(PY) examples/demo.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
-	$(PY) -m ruff check telemetry fakes contract_tests tests benchmarks
+	$(PY) -m ruff check telemetry fakes contract_tests tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from ._log import get_logger, register_secret
+from ._sanitize import sanitize_params
 from .context import TelemetryContext
 from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
 from .events import EVENT, PAGE_VIEW, Event, current_prefix, next_sequence
@@ -129,6 +130,11 @@ class BaseTelemetryProvider:
         return None
 
     # -- shared helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def clean_params(params: Any) -> dict[str, Any]:
+        """JSON-safe copy of caller params: odd types converted or dropped (logged), never raises."""
+        return sanitize_params(params)
 
     def session_value(self) -> Any:
         """The session identity as this vendor wants it in params (the run's UUID by default)."""

@@ -8,6 +8,7 @@ so a slow or broken provider can neither block the caller nor starve another pro
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -232,6 +233,8 @@ class ProviderWorker:
 
     def _encode(self, event: Event) -> _Encoded | None:
         provider = self.provider
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s %r", provider.name, event.kind, event.name)
         try:
             mapped = provider.map_event(event)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
