@@ -26,8 +26,11 @@ logging.getLogger(ROOT_LOGGER_NAME).addHandler(logging.NullHandler())
 def register_secret(value: str | None) -> None:
     """Remember a secret so that no log record of this package ever shows it."""
     if value and len(value) >= _MIN_SECRET_LENGTH:
+        from urllib.parse import quote, quote_plus  # rare path: keep module import light
+
         with _secrets_lock:
-            _secrets.add(value)
+            # The URL-encoded forms too: GA4's api_secret travels in a query string.
+            _secrets.update({value, quote(value, safe=""), quote_plus(value)})
 
 
 def redact(text: str) -> str:

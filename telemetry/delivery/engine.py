@@ -7,7 +7,6 @@ import contextlib
 import os
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,8 @@ if TYPE_CHECKING:
 
 log = get_logger("telemetry.delivery")
 
-_live_engines: weakref.WeakSet[DeliveryEngine] = weakref.WeakSet()
+# Strong references: a manager local to main() must still be flushed by the exit hook.
+_live_engines: set[DeliveryEngine] = set()
 _hooks_lock = threading.Lock()
 _hooks_installed = False
 

@@ -234,7 +234,8 @@ class ProviderWorker:
     def _encode(self, event: Event) -> _Encoded | None:
         provider = self.provider
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s: %s %r", provider.name, event.kind, event.name)
+            detail = event.page_path if event.kind == "page_view" else event.name
+            log.debug("%s: %s %r", provider.name, event.kind, detail)
         try:
             mapped = provider.map_event(event)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
@@ -308,7 +309,7 @@ class ProviderWorker:
                     outcome.status,
                 )
                 if outcome.status != "ok":
-                    self._last_error = f"HTTP {result.status}: {outcome.reason}"
+                    self._last_error = redact(f"HTTP {result.status}: {outcome.reason}")
             if outcome.status == "ok":
                 self._sent += len(batch)
                 return
