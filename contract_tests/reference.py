@@ -72,7 +72,7 @@ class ReferenceProvider(BaseTelemetryProvider):
             item["params"] = self.enrich_params(params)
         return item
 
-    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+    def build_request(self, encoded_events: Sequence[bytes], route: str = "default") -> HttpRequest:
         head = json.dumps({"token": self.config.token, "client_id": self.context.client_id})
         body = head[:-1].encode() + b',"events":[' + b",".join(encoded_events) + b"]}"
         return HttpRequest(

@@ -58,7 +58,7 @@ class MixpanelTelemetryProvider(BaseTelemetryProvider):
         )
         return {"event": name[:255], "properties": properties}
 
-    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+    def build_request(self, encoded_events: Sequence[bytes], route: str = "default") -> HttpRequest:
         data = b"[" + b",".join(encoded_events) + b"]"
         body = urlencode({"data": data.decode(), "verbose": 1, "ip": 0}).encode()
         url = (self.config.endpoint or "https://api.mixpanel.com").rstrip("/") + "/track"

@@ -132,7 +132,7 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
             mapped["event_properties"] = self.enrich_params(params)
         return mapped
 
-    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+    def build_request(self, encoded_events: Sequence[bytes], route: str = "default") -> HttpRequest:
         head = json.dumps({"api_key": self.config.api_key}, separators=(",", ":"))[:-1].encode()
         body = head + b',"events":[' + b",".join(encoded_events) + b"]}"
         return HttpRequest(self._url, body, {"Content-Type": "application/json"})

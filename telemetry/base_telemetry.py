@@ -116,7 +116,15 @@ class BaseTelemetryProvider:
         """The vendor's JSON form of one event, or None to drop it (log why). Runs on the worker."""
         raise NotImplementedError(f"{type(self).__name__} must implement map_event()")
 
-    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+    def route(self, event: Event) -> str:
+        """Which endpoint family an event goes to; events of one route share a request.
+
+        Most vendors have one ("default"). Mixpanel, say, sends profiles to /engage: such a
+        provider returns another name here and receives it as `build_request(..., route)`.
+        """
+        return "default"
+
+    def build_request(self, encoded_events: Sequence[bytes], route: str = "default") -> HttpRequest:
         """One HTTP request carrying these JSON-encoded events (outputs of `map_event`)."""
         raise NotImplementedError(f"{type(self).__name__} must implement build_request()")
 

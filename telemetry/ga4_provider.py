@@ -270,7 +270,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
             self._warned_reserved.add(name)
             log.warning(message, name)
 
-    def build_request(self, encoded_events: Sequence[bytes]) -> HttpRequest:
+    def build_request(self, encoded_events: Sequence[bytes], route: str = "default") -> HttpRequest:
         head: dict[str, Any] = {"client_id": self.context.client_id}
         if self._user_properties:
             head["user_properties"] = self._user_properties

@@ -60,6 +60,7 @@ class ProviderStats:
 
 
 _Encoded = tuple["Event", bytes]
+DEFAULT_ROUTE = "default"
 
 
 class ProviderWorker:
@@ -223,13 +224,20 @@ class ProviderWorker:
     def _deliver_events(self, events: list[Event]) -> None:
         if not events:
             return
-        encoded: list[_Encoded] = []
+        by_route: dict[str, list[_Encoded]] = {}
         for event in events:
             item = self._encode(event)
             if item is not None:
-                encoded.append(item)
-        for batch in self._batches(encoded):
-            self._deliver_batch(batch)
+                by_route.setdefault(self._route(event), []).append(item)
+        for route, encoded in by_route.items():
+            for batch in self._batches(encoded):
+                self._deliver_batch(batch, route)
+
+    def _route(self, event: Event) -> str:
+        try:
+            return str(self.provider.route(event))
+        except Exception:  # noqa: BLE001 - a routing bug sends the event the default way
+            return DEFAULT_ROUTE
 
     def _encode(self, event: Event) -> _Encoded | None:
         provider = self.provider
@@ -275,7 +283,7 @@ class ProviderWorker:
     def _remaining(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
 
-    def _deliver_batch(self, batch: list[_Encoded]) -> None:
+    def _deliver_batch(self, batch: list[_Encoded], route: str = "default") -> None:
         provider = self.provider
         options = self.options
         attempt = 0
@@ -288,7 +296,7 @@ class ProviderWorker:
             timeout = (
                 options.request_timeout if remaining is None else min(options.request_timeout, remaining)
             )
-            result = self._send(batch, timeout)
+            result = self._send(batch, timeout, route)
             if isinstance(result, TransportFailure):
                 self._last_error = f"{result.kind}: {result.message}"
                 log.debug("%s: no answer (%s)", provider.name, self._last_error)
@@ -321,8 +329,8 @@ class ProviderWorker:
                     self._drop(1, "too_large", outcome.reason)
                     return
                 half = len(batch) // 2
-                self._deliver_batch(batch[:half])
-                self._deliver_batch(batch[half:])
+                self._deliver_batch(batch[:half], route)
+                self._deliver_batch(batch[half:], route)
                 return
             if outcome.status == "partial":
                 bad = [i for i in outcome.dropped if 0 <= i < len(batch)]
@@ -362,9 +370,13 @@ class ProviderWorker:
         ceiling = min(options.backoff_max, options.backoff_base * (2 ** (attempt - 1)))
         return float(ceiling * random.uniform(0.5, 1.0))
 
-    def _send(self, batch: list[_Encoded], timeout: float) -> HttpResponse | TransportFailure:
+    def _send(self, batch: list[_Encoded], timeout: float, route: str) -> HttpResponse | TransportFailure:
+        encoded = [data for _, data in batch]
         try:
-            request = self.provider.build_request([data for _, data in batch])
+            if route == DEFAULT_ROUTE:
+                request = self.provider.build_request(encoded)
+            else:
+                request = self.provider.build_request(encoded, route)
         except Exception as exc:  # noqa: BLE001 - reported as a failure of this batch
             return TransportFailure("other", redact(f"build_request raised {type(exc).__name__}: {exc}"))
         if self._transport is None:
