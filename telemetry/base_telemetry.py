@@ -8,7 +8,9 @@ provider alike, so a provider stays small, pure and easy to certify.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 
 from ._log import get_logger, register_secret
 from ._sanitize import sanitize_params
-from .context import TelemetryContext
+from .context import Session, TelemetryContext
 from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
 from .events import EVENT, PAGE_VIEW, Event, current_prefix, next_sequence
 
@@ -67,6 +69,10 @@ class ProviderConfig:
     enabled: bool = True
     provider_name: str = field(default="", kw_only=True)
     endpoint: str | None = field(default=None, kw_only=True)
+    sample_rate: float = field(default=1.0, kw_only=True)
+    """Share of clients whose events this provider sends (0..1), decided per client_id."""
+    max_events_per_second: float | None = field(default=None, kw_only=True)
+    """Rate limit for this provider (events beyond it are dropped and counted); None: no limit."""
 
     def is_valid(self) -> bool:
         """Whether a provider with this configuration can send anything."""
@@ -76,6 +82,10 @@ class ProviderConfig:
         """Why this configuration cannot send, in words for `telemetry doctor`; None when valid."""
         if not self.enabled:
             return "disabled in its configuration"
+        if not 0.0 <= self.sample_rate <= 1.0:
+            return f"sample_rate must be between 0 and 1, not {self.sample_rate!r}"
+        if self.max_events_per_second is not None and self.max_events_per_second <= 0:
+            return f"max_events_per_second must be positive, not {self.max_events_per_second!r}"
         return endpoint_problem(self.endpoint)
 
     def secrets(self) -> tuple[str, ...]:
@@ -85,6 +95,46 @@ class ProviderConfig:
     def register_secrets(self) -> None:
         for secret in self.secrets():
             register_secret(secret)
+
+
+class _EventSessionContext(TelemetryContext):
+    """The manager's context as one event sees it: same identity, runtime and version, the
+    event's own session (a browser session of a web app). A view: no database is touched."""
+
+    def __init__(self, base: TelemetryContext, session: Session) -> None:
+        self.__dict__.update(base.__dict__)
+        self._event_session = session
+
+    @property
+    def session(self) -> Session:
+        return self._event_session
+
+    @property
+    def session_id(self) -> str:
+        return self._event_session.id
+
+
+_mapping = threading.local()
+"""(provider, context view) while a provider maps an event that carries its own session."""
+
+
+def _honouring_event_session(map_event: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a provider's `map_event` so that `self.context` shows the event's session, if any."""
+
+    @functools.wraps(map_event)
+    def wrapper(self: BaseTelemetryProvider, event: Event) -> Any:
+        session = getattr(event, "session", None)
+        if session is None:
+            return map_event(self, event)
+        previous = getattr(_mapping, "bound", None)
+        _mapping.bound = (self, _EventSessionContext(self._context, session))
+        try:
+            return map_event(self, event)
+        finally:
+            _mapping.bound = previous
+
+    wrapper.honours_event_session = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class BaseTelemetryProvider:
@@ -109,6 +159,25 @@ class BaseTelemetryProvider:
         self.context = context
         config.register_secrets()
         self._submit: Callable[[Event], None] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("map_event")
+        if callable(own) and not getattr(own, "honours_event_session", False):
+            setattr(cls, "map_event", _honouring_event_session(own))  # noqa: B010 - mypy: no method assignment
+
+    @property
+    def context(self) -> TelemetryContext:
+        """The run's context; inside `map_event` of an event with its own `session`, a view of it
+        with that session, so every provider reading `self.context.session` honours it."""
+        bound = getattr(_mapping, "bound", None)
+        if bound is not None and bound[0] is self:
+            return bound[1]  # type: ignore[no-any-return]
+        return self._context
+
+    @context.setter
+    def context(self, value: TelemetryContext) -> None:
+        self._context = value
 
     # -- what a provider describes -------------------------------------------------------------
 

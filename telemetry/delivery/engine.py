@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .._log import get_logger
 from .options import DeliveryOptions
+from .spool import Spool
 from .worker import FlushMarker, ProviderStats, ProviderWorker
 
 if TYPE_CHECKING:
@@ -31,10 +32,12 @@ class DeliveryEngine:
 
     def __init__(self, providers: Sequence[BaseTelemetryProvider], options: DeliveryOptions) -> None:
         self.options = options
-        self._workers = tuple(ProviderWorker(p, options) for p in providers)
+        self._workers = tuple(ProviderWorker(p, options, _spool_for(p, options)) for p in providers)
         self._closed = False
         if self._workers:
             _register(self)
+            for worker in self._workers:
+                worker.start_if_spooled()
 
     @property
     def workers(self) -> tuple[ProviderWorker, ...]:
@@ -64,6 +67,10 @@ class DeliveryEngine:
         finished = _wait_all(markers, deadline)
         for worker in self._workers:
             worker.join(deadline - time.monotonic())
+        for worker in self._workers:
+            thread = worker.thread
+            if thread is not None and thread.is_alive():
+                worker.spool_leftovers()
         _live_engines.discard(self)
         return finished
 
@@ -81,6 +88,12 @@ class DeliveryEngine:
     def _reset_after_fork(self) -> None:
         for worker in self._workers:
             worker.reset_after_fork()
+
+
+def _spool_for(provider: BaseTelemetryProvider, options: DeliveryOptions) -> Spool | None:
+    if options.spool_path is None:
+        return None
+    return Spool(options.spool_path, provider.name, options.spool_max_events)
 
 
 def _wait_all(markers: list[FlushMarker], deadline: float) -> bool:

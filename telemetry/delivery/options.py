@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -17,6 +18,9 @@ class DeliveryOptions:
     retry_after_max: the longest vendor Retry-After that is honoured, in seconds.
     retry_deadline: the longest time one batch may spend being retried, in seconds.
     exit_grace: seconds the process may spend delivering at exit before it gives up.
+    spool_path: an SQLite file for the offline queue (None: memory only). Undelivered events,
+        and events in flight when the process ends or is killed, are sent by the next run.
+    spool_max_events: events kept on disk per provider; beyond it the oldest are dropped (counted).
     """
 
     queue_capacity: int = 10_000
@@ -28,3 +32,5 @@ class DeliveryOptions:
     retry_after_max: float = 60.0
     retry_deadline: float = 120.0
     exit_grace: float = 1.0
+    spool_path: str | os.PathLike[str] | None = None
+    spool_max_events: int = 100_000

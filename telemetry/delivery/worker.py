@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .._log import get_logger, redact
 from .http import RequestsTransport
 from .options import DeliveryOptions
+from .sampling import TokenBucket, sampled_in
+from .spool import Spool, SpooledEvent, SpoolError
 from .types import HttpResponse, Outcome, TransportFailure
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class ProviderStats:
     sent: int = 0
     retried: int = 0
     queued: int = 0
+    spooled: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
 
@@ -54,6 +57,7 @@ class ProviderStats:
             "sent": self.sent,
             "retried": self.retried,
             "queued": self.queued,
+            "spooled": self.spooled,
             "dropped": dict(self.dropped),
             "last_error": self.last_error,
         }
@@ -64,16 +68,25 @@ DEFAULT_ROUTE = "default"
 
 
 class ProviderWorker:
-    """Delivers one provider's events on its own daemon thread, started on first use."""
+    """Delivers one provider's events on its own daemon thread, started on first use.
 
-    def __init__(self, provider: BaseTelemetryProvider, options: DeliveryOptions) -> None:
+    Without an offline queue, a batch is retried in place (backoff interrupted by flush and
+    shutdown). With one, every drained event is written to disk first and delivered from there,
+    so an outage never blocks draining and nothing undelivered is lost at exit.
+    """
+
+    def __init__(
+        self, provider: BaseTelemetryProvider, options: DeliveryOptions, spool: Spool | None = None
+    ) -> None:
         self.provider = provider
         self.options = options
+        self._spool = spool
         self._queue: deque[Event | FlushMarker] = deque()
         self._capacity = options.queue_capacity
         self._wake_at = max(1, provider.batch_limits.max_events)
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._interrupt = threading.Event()
         self._start_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -83,9 +96,19 @@ class ProviderWorker:
         self._sent = 0
         self._retried = 0
         self._dropped: Counter[str] = Counter()
-        self._overflowed = 0
+        self._caller_drops: Counter[str] = Counter()
         self._last_error: str | None = None
         self._transport: RequestsTransport | None = None
+        config = provider.config
+        self._sampled_in = sampled_in(
+            provider.context.client_id, provider.name, float(getattr(config, "sample_rate", 1.0))
+        )
+        rate = getattr(config, "max_events_per_second", None)
+        self._bucket = TokenBucket(float(rate)) if rate else None
+        self._markers: list[tuple[int, FlushMarker]] = []
+        self._retry_at = 0.0
+        self._attempt = 0
+        self._batch_cap = provider.batch_limits.max_events
 
     # -- caller side -------------------------------------------------------------------------
 
@@ -94,8 +117,8 @@ class ProviderWorker:
         queue = self._queue
         if self._closed:
             return
-        if len(queue) >= self._capacity:
-            self._count_overflow()
+        if len(queue) >= self._capacity or not self._sampled_in:
+            self._count_caller_drop("queue_full" if self._sampled_in else "sampled_out")
             return
         queue.append(event)
         if self._thread is None:
@@ -103,11 +126,11 @@ class ProviderWorker:
         elif len(queue) == self._wake_at:
             self._wake.set()
 
-    def _count_overflow(self) -> None:
+    def _count_caller_drop(self, reason: str) -> None:
         with self._stats_lock:
-            self._overflowed += 1
-            first = self._overflowed == 1
-        if first:
+            self._caller_drops[reason] += 1
+            first = self._caller_drops[reason] == 1
+        if first and reason == "queue_full":
             log.warning(
                 "%s: queue full (%d events); new events are dropped and counted",
                 self.provider.name,
@@ -122,6 +145,11 @@ class ProviderWorker:
             self._thread = thread
             thread.start()
 
+    def start_if_spooled(self) -> None:
+        """Start at once when a previous run left events on disk for this provider."""
+        if self._spool is not None and self._sampled_in and self._spool.has_pending():
+            self._start()
+
     def request_flush(self) -> FlushMarker | None:
         """Queue a marker and wake the worker; None when there is nothing to wait for."""
         if self._closed or (self._thread is None and not self._queue):
@@ -130,6 +158,7 @@ class ProviderWorker:
         self._queue.append(marker)
         if self._thread is None:
             self._start()
+        self._interrupt.set()
         self._wake.set()
         return marker
 
@@ -139,6 +168,7 @@ class ProviderWorker:
         self._deadline = deadline
         self._closed = True
         self._stop.set()
+        self._interrupt.set()
         self._wake.set()
         return marker
 
@@ -151,42 +181,77 @@ class ProviderWorker:
     def thread(self) -> threading.Thread | None:
         return self._thread
 
+    def spool_leftovers(self) -> int:
+        """At exit, with the worker stuck on the network: write what is still queued to disk.
+
+        Runs on the exiting thread with its own database connection; returns the events saved.
+        """
+        if self._spool is None:
+            return 0
+        rows: list[tuple[str, bytes]] = []
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, FlushMarker):
+                continue
+            encoded = self._encode(item)
+            if encoded is not None:
+                rows.append((self._route(item), encoded[1]))
+        if not rows:
+            return 0
+        spare = Spool(self._spool.path, self._spool.provider, self._spool.max_events)
+        try:
+            spare.append(rows)
+        except SpoolError as exc:
+            log.warning(
+                "%s: could not keep %d events for the next run (%s)", self.provider.name, len(rows), exc
+            )
+            return 0
+        finally:
+            spare.close()
+        return len(rows)
+
     def reset_after_fork(self) -> None:
         """In a forked child: forget the parent's queue and thread; never resend its events."""
         self._queue = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._interrupt = threading.Event()
         self._start_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._thread = None
         self._transport = None
-        self._popped = self._sent = self._retried = self._overflowed = 0
+        self._markers = []
+        self._popped = self._sent = self._retried = 0
         self._dropped = Counter()
+        self._caller_drops = Counter()
+        if self._spool is not None:
+            self._spool.forget_connection()
 
     def stats(self) -> ProviderStats:
         queued = sum(1 for item in list(self._queue) if not isinstance(item, FlushMarker))
         dropped = Counter(self._dropped)
-        if self._overflowed:
-            dropped["queue_full"] += self._overflowed
+        dropped.update(self._caller_drops)
+        caller_drops = sum(self._caller_drops.values())
         return ProviderStats(
-            enqueued=self._popped + queued + self._overflowed,
+            enqueued=self._popped + queued + caller_drops,
             sent=self._sent,
             retried=self._retried,
             queued=queued,
-            dropped=dict(dropped),
+            spooled=self._spool.count if self._spool is not None else 0,
+            dropped={k: v for k, v in dropped.items() if v},
             last_error=self._last_error,
         )
 
-    # -- worker side -------------------------------------------------------------------------
+    # -- worker side: the loop -----------------------------------------------------------------
 
     def _run(self) -> None:
         try:
             while True:
-                self._wake.wait(self.options.flush_interval)
+                self._wake.wait(self._next_wait())
                 self._wake.clear()
-                self._drain()
+                self._cycle()
                 if self._stop.is_set():
-                    self._drain()
+                    self._cycle()
                     break
         except Exception as exc:  # noqa: BLE001 - the last line of defence of a daemon thread
             log.error("%s: delivery worker stopped: %s", self.provider.name, redact(repr(exc)))
@@ -194,6 +259,29 @@ class ProviderWorker:
             self._abandon_queue()
             if self._transport is not None:
                 self._transport.close()
+            if self._spool is not None:
+                self._spool.close()
+
+    def _next_wait(self) -> float:
+        interval = self.options.flush_interval
+        if self._spool is not None and self._spool.count:
+            return max(0.0, min(interval, self._retry_at - time.monotonic()))
+        return interval
+
+    def _cycle(self) -> None:
+        if self._spool is None:
+            self._drain()
+            return
+        try:
+            self._drain_to_spool()
+            self._pump()
+        except SpoolError as exc:
+            log.warning(
+                "%s: offline queue unusable (%s); delivering from memory only", self.provider.name, exc
+            )
+            self._spool = None
+            self._release_markers()
+            self._drain()
 
     def _abandon_queue(self) -> None:
         while self._queue:
@@ -203,6 +291,14 @@ class ProviderWorker:
             else:
                 self._popped += 1
                 self._drop(1, "shutdown")
+        self._release_markers()
+
+    def _release_markers(self) -> None:
+        for _, marker in self._markers:
+            marker.done.set()
+        self._markers = []
+
+    # -- memory-only delivery ------------------------------------------------------------------
 
     def _drain(self) -> None:
         pending: list[Event] = []
@@ -233,36 +329,6 @@ class ProviderWorker:
             for batch in self._batches(encoded):
                 self._deliver_batch(batch, route)
 
-    def _route(self, event: Event) -> str:
-        try:
-            return str(self.provider.route(event))
-        except Exception:  # noqa: BLE001 - a routing bug sends the event the default way
-            return DEFAULT_ROUTE
-
-    def _encode(self, event: Event) -> _Encoded | None:
-        provider = self.provider
-        if log.isEnabledFor(logging.DEBUG):
-            detail = event.page_path if event.kind == "page_view" else event.name
-            log.debug("%s: %s %r", provider.name, event.kind, detail)
-        try:
-            mapped = provider.map_event(event)
-        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
-            self._drop(1, "mapping_error", f"map_event raised {type(exc).__name__}: {exc}")
-            return None
-        if mapped is None:
-            self._drop(1, "invalid_event")
-            return None
-        try:
-            body = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
-            return None
-        data = body.encode("utf-8")
-        if len(data) + provider.envelope_bytes > provider.batch_limits.max_bytes:
-            self._drop(1, "event_too_large")
-            return None
-        return (event, data)
-
     def _batches(self, encoded: list[_Encoded]) -> list[list[_Encoded]]:
         limits = self.provider.batch_limits
         budget = limits.max_bytes - self.provider.envelope_bytes
@@ -280,11 +346,7 @@ class ProviderWorker:
             batches.append(current)
         return batches
 
-    def _remaining(self) -> float | None:
-        return None if self._deadline is None else self._deadline - time.monotonic()
-
-    def _deliver_batch(self, batch: list[_Encoded], route: str = "default") -> None:
-        provider = self.provider
+    def _deliver_batch(self, batch: list[_Encoded], route: str = DEFAULT_ROUTE) -> None:
         options = self.options
         attempt = 0
         started = time.monotonic()
@@ -293,36 +355,12 @@ class ProviderWorker:
             if remaining is not None and remaining <= 0:
                 self._drop(len(batch), "shutdown")
                 return
-            timeout = (
-                options.request_timeout if remaining is None else min(options.request_timeout, remaining)
-            )
-            result = self._send(batch, timeout, route)
-            if isinstance(result, TransportFailure):
-                self._last_error = f"{result.kind}: {result.message}"
-                log.debug("%s: no answer (%s)", provider.name, self._last_error)
-                if result.kind == "read_timeout" and not provider.retry_read_timeouts:
-                    self._drop(len(batch), "timeout")
-                    return
-                outcome = Outcome.retry(result.kind)
-            else:
-                try:
-                    outcome = provider.classify(result, len(batch))
-                except Exception as exc:  # noqa: BLE001 - a classifier bug must not kill the worker
-                    outcome = Outcome.drop(f"classify raised {type(exc).__name__}")
-                log.debug(
-                    "%s: HTTP %d for %d events -> %s",
-                    provider.name,
-                    result.status,
-                    len(batch),
-                    outcome.status,
-                )
-                if outcome.status != "ok":
-                    self._last_error = redact(f"HTTP {result.status}: {outcome.reason}")
+            outcome = self._attempt_send([data for _, data in batch], route)
             if outcome.status == "ok":
                 self._sent += len(batch)
                 return
             if outcome.status == "drop":
-                self._drop(len(batch), "rejected", outcome.reason)
+                self._drop(len(batch), _drop_reason(outcome), outcome.reason)
                 return
             if outcome.status == "split":
                 if len(batch) == 1:
@@ -347,21 +385,205 @@ class ProviderWorker:
                 self._drop(len(batch), "retries_exhausted", outcome.reason)
                 return
             delay = self._backoff(attempt, outcome.retry_after)
-            elapsed = time.monotonic() - started
-            if elapsed + delay > options.retry_deadline:
+            if time.monotonic() - started + delay > options.retry_deadline:
                 self._drop(len(batch), "retries_exhausted", outcome.reason)
-                return
-            remaining = self._remaining()
-            if remaining is not None and delay >= remaining:
-                self._drop(len(batch), "shutdown")
                 return
             if self._stop.is_set():
                 self._drop(len(batch), "shutdown", outcome.reason)
                 return
             self._retried += len(batch)
-            if self._stop.wait(delay):
+            # A flush or shutdown cuts the backoff short: retry now (flush) or give up (shutdown).
+            self._interrupt.clear()
+            if not self._flush_pending():
+                self._interrupt.wait(delay)
+            if self._stop.is_set():
                 self._drop(len(batch), "shutdown", outcome.reason)
                 return
+
+    def _flush_pending(self) -> bool:
+        """Whether a flush is waiting behind the batch in hand (checked after clearing the interrupt)."""
+        return any(isinstance(item, FlushMarker) for item in list(self._queue))
+
+    # -- delivery through the offline queue ----------------------------------------------------
+
+    def _drain_to_spool(self) -> None:
+        spool = self._spool
+        assert spool is not None
+        last_id = spool.last_id()  # opens the database before anything leaves the memory queue
+        taken: list[tuple[str, _Encoded]] = []
+        markers: list[FlushMarker] = []
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, FlushMarker):
+                markers.append(item)
+                continue
+            self._popped += 1
+            encoded = self._encode(item)
+            if encoded is not None:
+                taken.append((self._route(item), encoded))
+        try:
+            for start in range(0, len(taken), 5_000):
+                chunk = taken[start : start + 5_000]
+                last_id = self._append([(route, item[1]) for route, item in chunk])
+        except SpoolError:
+            self._deliver_taken(taken[start:], markers)
+            raise
+        for marker in markers:
+            self._markers.append((last_id, marker))
+        if markers:
+            self._retry_at = 0.0  # a flush interrupts the backoff
+
+    def _deliver_taken(self, taken: list[tuple[str, _Encoded]], markers: list[FlushMarker]) -> None:
+        """The disk failed mid-drain: deliver what was already taken from memory directly."""
+        by_route: dict[str, list[_Encoded]] = {}
+        for route, item in taken:
+            by_route.setdefault(route, []).append(item)
+        for route, encoded in by_route.items():
+            for batch in self._batches(encoded):
+                self._deliver_batch(batch, route)
+        for marker in markers:
+            marker.done.set()
+
+    def _append(self, rows: list[tuple[str, bytes]]) -> int:
+        assert self._spool is not None
+        last_id, evicted = self._spool.append(rows)
+        if evicted:
+            self._drop(evicted, "spool_full")
+        return last_id
+
+    def _pump(self) -> None:
+        """Deliver from disk, oldest first, until empty, a retry is due later, or time is up."""
+        spool = self._spool
+        assert spool is not None
+        limits = self.provider.batch_limits
+        budget = limits.max_bytes - self.provider.envelope_bytes
+        while spool.count and time.monotonic() >= self._retry_at:
+            remaining = self._remaining()
+            if remaining is not None and remaining <= 0:
+                break
+            batch = spool.head(self._batch_cap, budget)
+            if not batch:
+                break
+            outcome = self._attempt_send([e.body for e in batch], batch[0].route)
+            if not self._settle(batch, outcome):
+                break
+        self._check_markers()
+
+    def _settle(self, batch: list[SpooledEvent], outcome: Outcome) -> bool:
+        """Act on one verdict for spooled events; False when delivery should pause."""
+        spool = self._spool
+        assert spool is not None
+        ids = [e.id for e in batch]
+        status = outcome.status
+        if status == "ok":
+            spool.delete(ids)
+            self._sent += len(ids)
+        elif status == "drop":
+            spool.delete(ids)
+            self._drop(len(ids), _drop_reason(outcome), outcome.reason)
+        elif status == "split":
+            if len(ids) == 1:
+                spool.delete(ids)
+                self._drop(1, "too_large", outcome.reason)
+            else:
+                self._batch_cap = max(1, len(ids) // 2)
+            return True
+        elif status == "partial":
+            bad = [ids[i] for i in outcome.dropped if 0 <= i < len(ids)]
+            spool.delete(bad)
+            self._drop(len(bad), "rejected", outcome.reason)
+            if outcome.rest == "ok":
+                rest = [i for i in ids if i not in set(bad)]
+                spool.delete(rest)
+                self._sent += len(rest)
+            else:
+                return self._schedule_retry(len(ids) - len(bad), outcome)
+        else:
+            return self._schedule_retry(len(ids), outcome)
+        self._attempt = 0
+        self._batch_cap = self.provider.batch_limits.max_events
+        return True
+
+    def _schedule_retry(self, count: int, outcome: Outcome) -> bool:
+        self._attempt += 1
+        self._retried += count
+        self._retry_at = time.monotonic() + self._backoff(min(self._attempt, 16), outcome.retry_after)
+        return False
+
+    def _check_markers(self) -> None:
+        spool = self._spool
+        if spool is None or not self._markers:
+            return
+        waiting = []
+        for last_id, marker in self._markers:
+            if spool.count == 0 or spool.pending_upto(last_id) == 0:
+                marker.done.set()
+            else:
+                waiting.append((last_id, marker))
+        self._markers = waiting
+
+    # -- shared steps --------------------------------------------------------------------------
+
+    def _route(self, event: Event) -> str:
+        try:
+            return str(self.provider.route(event))
+        except Exception:  # noqa: BLE001 - a routing bug sends the event the default way
+            return DEFAULT_ROUTE
+
+    def _encode(self, event: Event) -> _Encoded | None:
+        provider = self.provider
+        if log.isEnabledFor(logging.DEBUG):
+            detail = event.page_path if event.kind == "page_view" else event.name
+            log.debug("%s: %s %r", provider.name, event.kind, detail)
+        if self._bucket is not None and not self._bucket.allow(event.time):
+            self._drop(1, "rate_limited")
+            return None
+        try:
+            mapped = provider.map_event(event)
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
+            self._drop(1, "mapping_error", f"map_event raised {type(exc).__name__}: {exc}")
+            return None
+        if mapped is None:
+            self._drop(1, "invalid_event")
+            return None
+        try:
+            body = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
+            return None
+        data = body.encode("utf-8")
+        if len(data) + provider.envelope_bytes > provider.batch_limits.max_bytes:
+            self._drop(1, "event_too_large")
+            return None
+        return (event, data)
+
+    def _remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    def _attempt_send(self, encoded: list[bytes], route: str) -> Outcome:
+        """One HTTP attempt for one batch, judged by the provider."""
+        provider = self.provider
+        remaining = self._remaining()
+        timeout = self.options.request_timeout
+        if remaining is not None:
+            timeout = min(timeout, remaining)
+        result = self._send(encoded, timeout, route)
+        if isinstance(result, TransportFailure):
+            self._last_error = f"{result.kind}: {result.message}"
+            log.debug("%s: no answer (%s)", provider.name, self._last_error)
+            if result.kind == "read_timeout" and not provider.retry_read_timeouts:
+                return Outcome("drop", "timeout")
+            return Outcome.retry(result.kind)
+        try:
+            outcome = provider.classify(result, len(encoded))
+        except Exception as exc:  # noqa: BLE001 - a classifier bug must not kill the worker
+            outcome = Outcome.drop(f"classify raised {type(exc).__name__}")
+        log.debug(
+            "%s: HTTP %d for %d events -> %s", provider.name, result.status, len(encoded), outcome.status
+        )
+        if outcome.status != "ok":
+            self._last_error = redact(f"HTTP {result.status}: {outcome.reason}")
+        return outcome
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         options = self.options
@@ -370,8 +592,7 @@ class ProviderWorker:
         ceiling = min(options.backoff_max, options.backoff_base * (2 ** (attempt - 1)))
         return float(ceiling * random.uniform(0.5, 1.0))
 
-    def _send(self, batch: list[_Encoded], timeout: float, route: str) -> HttpResponse | TransportFailure:
-        encoded = [data for _, data in batch]
+    def _send(self, encoded: list[bytes], timeout: float, route: str) -> HttpResponse | TransportFailure:
         try:
             if route == DEFAULT_ROUTE:
                 request = self.provider.build_request(encoded)
@@ -384,6 +605,8 @@ class ProviderWorker:
         return self._transport.send(request, timeout)
 
     def _drop(self, count: int, reason: str, detail: str | None = None) -> None:
+        if count <= 0:
+            return
         self._dropped[reason] += count
         if detail:
             self._last_error = redact(detail)
@@ -394,3 +617,7 @@ class ProviderWorker:
             reason,
             f" ({redact(detail)})" if detail else "",
         )
+
+
+def _drop_reason(outcome: Outcome) -> str:
+    return "timeout" if outcome.reason == "timeout" else "rejected"

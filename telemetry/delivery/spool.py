@@ -1,0 +1,201 @@
+"""The offline queue: encoded events kept in SQLite (WAL) until the vendor has accepted them.
+
+A worker writes each event here before sending it and deletes it once delivered, so events that
+could not be delivered, or were in flight when the process ended or was killed, are sent by the
+next run. Delivery is at least once; vendors deduplicate on the events' dedup ids. The file is
+bounded: beyond `max_events` per provider the oldest events are evicted and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._log import get_logger
+
+log = get_logger("telemetry.delivery.spool")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS telemetry_spool ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " provider TEXT NOT NULL,"
+    " route TEXT NOT NULL,"
+    " body BLOB NOT NULL,"
+    " created REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS telemetry_spool_provider ON telemetry_spool (provider, id)",
+)
+
+
+class SpoolError(Exception):
+    """The offline queue cannot be used; the worker falls back to memory-only delivery."""
+
+
+@dataclass(frozen=True)
+class SpooledEvent:
+    id: int
+    route: str
+    body: bytes
+
+
+class Spool:
+    """One provider's share of the offline-queue database. Used by one thread at a time."""
+
+    def __init__(self, path: str | os.PathLike[str], provider: str, max_events: int) -> None:
+        self.path = Path(path)
+        self.provider = provider
+        self.max_events = max(1, max_events)
+        self._connection: sqlite3.Connection | None = None
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(
+                    self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+                )
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                for statement in _SCHEMA:
+                    connection.execute(statement)
+                (self._count,) = connection.execute(
+                    "SELECT COUNT(*) FROM telemetry_spool WHERE provider = ?", (self.provider,)
+                ).fetchone()
+            except (sqlite3.Error, OSError) as exc:
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+            self._connection = connection
+        return self._connection
+
+    @property
+    def count(self) -> int:
+        """Events of this provider on disk (as last seen by this process)."""
+        return self._count
+
+    def append(self, rows: list[tuple[str, bytes]]) -> tuple[int, int]:
+        """Store `(route, body)` rows; returns (id of the last row, oldest rows evicted)."""
+        if not rows:
+            return (self.last_id(), 0)
+        with self._lock:
+            connection = self._connect()
+            now = time.time()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.executemany(
+                    "INSERT INTO telemetry_spool (provider, route, body, created) VALUES (?, ?, ?, ?)",
+                    [(self.provider, route, body, now) for route, body in rows],
+                )
+                (last,) = connection.execute("SELECT last_insert_rowid()").fetchone()
+                self._count += len(rows)
+                evicted = max(0, self._count - self.max_events)
+                if evicted:
+                    connection.execute(
+                        "DELETE FROM telemetry_spool WHERE id IN (SELECT id FROM telemetry_spool"
+                        " WHERE provider = ? ORDER BY id LIMIT ?)",
+                        (self.provider, evicted),
+                    )
+                    self._count -= evicted
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(connection)
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+            return (int(last), evicted)
+
+    def head(self, limit: int, max_bytes: int) -> list[SpooledEvent]:
+        """The oldest events of one route, at most `limit` of them and `max_bytes` in total."""
+        with self._lock:
+            try:
+                rows = (
+                    self._connect()
+                    .execute(
+                        "SELECT id, route, body FROM telemetry_spool WHERE provider = ? ORDER BY id LIMIT ?",
+                        (self.provider, limit),
+                    )
+                    .fetchall()
+                )
+            except sqlite3.Error as exc:
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+        batch: list[SpooledEvent] = []
+        size = 0
+        for row_id, route, body in rows:
+            if batch and (route != batch[0].route or size + len(body) + 1 > max_bytes):
+                break
+            batch.append(SpooledEvent(int(row_id), str(route), bytes(body)))
+            size += len(body) + 1
+        return batch
+
+    def delete(self, ids: list[int]) -> None:
+        """Forget delivered (or rejected) events."""
+        if not ids:
+            return
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.executemany("DELETE FROM telemetry_spool WHERE id = ?", [(i,) for i in ids])
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(connection)
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+            self._count = max(0, self._count - len(ids))
+
+    def pending_upto(self, last_id: int) -> int:
+        """How many of this provider's events with id <= `last_id` are still on disk."""
+        with self._lock:
+            try:
+                (count,) = (
+                    self._connect()
+                    .execute(
+                        "SELECT COUNT(*) FROM telemetry_spool WHERE provider = ? AND id <= ?",
+                        (self.provider, last_id),
+                    )
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+            return int(count)
+
+    def last_id(self) -> int:
+        with self._lock:
+            try:
+                (value,) = (
+                    self._connect()
+                    .execute(
+                        "SELECT COALESCE(MAX(id), 0) FROM telemetry_spool WHERE provider = ?",
+                        (self.provider,),
+                    )
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+            return int(value)
+
+    def has_pending(self) -> bool:
+        """Whether a previous run left events for this provider (opens the database)."""
+        try:
+            self._connect()
+        except SpoolError:
+            return False
+        return self._count > 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
+                self._connection = None
+
+    def forget_connection(self) -> None:
+        """After fork: the parent's connection must not be used or closed by the child."""
+        self._connection = None
+        self._lock = threading.Lock()
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        connection.execute("ROLLBACK")

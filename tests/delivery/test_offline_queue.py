@@ -1,0 +1,188 @@
+"""The offline queue: nothing undelivered is lost, across runs, exits and kill -9."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+from .conftest import AMPLITUDE_KEY, FAST, ManagerFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spooled(tmp_path: Path, **changes: Any) -> Any:
+    return dataclasses.replace(FAST, spool_path=tmp_path / "spool.sqlite", **changes)
+
+
+def _insert_ids(fake: Any) -> list[str]:
+    return [e.insert_id for e in fake.events(vendor="amplitude")]
+
+
+def _run_child(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+CHILD = (
+    """
+    import sys, time
+    from telemetry import AmplitudeConfig, DeliveryOptions, TelemetryManager
+    base, db, spool, count, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    manager = TelemetryManager.from_configs(
+        db, True, configs=[AmplitudeConfig(api_key="AMPLITUDE_KEY", endpoint=base)], environ={},
+        delivery=DeliveryOptions(spool_path=spool, flush_interval=0.05, request_timeout=0.5,
+                                 backoff_base=0.05, backoff_max=0.2, exit_grace=0.5))
+    for i in range(count):
+        manager.track_event("offline_event", {"n": i})
+    if mode == "wait-spooled":
+        while manager.stats()["Amplitude"]["spooled"] < count:
+            time.sleep(0.01)
+    print("tracked", flush=True)
+    if mode == "wait-spooled":
+        time.sleep(60)
+"""
+    % AMPLITUDE_KEY
+)
+
+
+class TestUndeliveredEventsSurviveTheRun:
+    def test_events_the_backend_refused_are_delivered_by_the_next_run_exactly_once(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        fake_server.faults.add("status", status=503)
+        first = make_manager(delivery=_spooled(tmp_path))
+        for i in range(30):
+            first.track_event("offline_event", {"n": i})
+        assert first.flush(0.5) is False
+        first.shutdown(0.2)
+        assert first.stats()["Amplitude"]["spooled"] == 30
+        fake_server.faults.clear()
+        second = make_manager(delivery=_spooled(tmp_path))
+        fake_server.wait_for(30, vendor="amplitude")
+        assert second.flush(5.0)
+        ids = _insert_ids(fake_server)
+        assert len(ids) == 30
+        assert len(set(ids)) == 30
+        assert second.stats()["Amplitude"]["spooled"] == 0
+
+    def test_an_outage_never_blocks_draining_so_nothing_is_dropped_from_memory(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        fake_server.faults.add("status", status=503)
+        manager = make_manager(delivery=_spooled(tmp_path, queue_capacity=500))
+        for i in range(3_000):
+            manager.track_event("offline_event", {"n": i})
+            if i % 250 == 0:
+                manager.flush(0.05)
+        deadline = time.monotonic() + 10
+        while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stats = manager.stats()["Amplitude"]
+        assert stats["dropped"] == {}, stats
+        assert stats["spooled"] == 3_000
+        fake_server.faults.clear()
+        assert manager.flush(10.0)
+        assert len(set(_insert_ids(fake_server))) == 3_000
+
+    def test_the_offline_queue_is_bounded_and_evicts_the_oldest(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        fake_server.faults.add("status", status=503)
+        manager = make_manager(delivery=_spooled(tmp_path, spool_max_events=50))
+        for i in range(80):
+            manager.track_event("offline_event", {"n": i})
+        manager.flush(0.5)
+        stats = manager.stats()["Amplitude"]
+        assert stats["spooled"] == 50
+        assert stats["dropped"] == {"spool_full": 30}
+        fake_server.faults.clear()
+        assert manager.flush(5.0)
+        numbers = sorted(e.params["n"] for e in fake_server.events(vendor="amplitude"))
+        assert numbers == list(range(30, 80))
+
+    def test_an_unusable_offline_queue_falls_back_to_memory_delivery(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a directory")
+        manager = make_manager(delivery=dataclasses.replace(FAST, spool_path=blocker / "spool.sqlite"))
+        manager.track_event("offline_event", {"n": 1})
+        assert manager.flush(5.0)
+        assert len(fake_server.events(vendor="amplitude")) == 1
+
+
+class TestEventsInFlightAtTheEnd:
+    def test_events_of_a_process_killed_with_sigkill_are_delivered_by_the_next_run(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        fault = fake_server.faults.add("hang")
+        spool = tmp_path / "spool.sqlite"
+        child = _run_child(
+            CHILD, fake_server.base_url, str(tmp_path / "t.sqlite"), str(spool), "25", "wait-spooled"
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "tracked", child.stderr
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait(timeout=10)
+        finally:
+            child.kill()
+        assert child.returncode == -signal.SIGKILL
+        fault.remove()
+        make_manager(delivery=_spooled(tmp_path), db=tmp_path / "t.sqlite")
+        received = fake_server.wait_for(25, vendor="amplitude", timeout=10)
+        assert len({e.insert_id for e in received}) == 25
+
+    def test_a_process_exiting_with_a_black_holed_backend_ends_within_the_grace_and_the_next_run_delivers(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        fault = fake_server.faults.add("hang")
+        spool = tmp_path / "spool.sqlite"
+        child = _run_child(CHILD, fake_server.base_url, str(tmp_path / "t.sqlite"), str(spool), "1", "exit")
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "tracked"
+        started = time.monotonic()
+        child.wait(timeout=30)
+        elapsed = time.monotonic() - started
+        assert child.returncode == 0, child.stderr.read() if child.stderr else ""
+        assert elapsed < 0.5 + 1.5, f"exit took {elapsed:.2f} s with a 0.5 s grace"
+        fault.remove()
+        make_manager(delivery=_spooled(tmp_path), db=tmp_path / "t.sqlite")
+        (event,) = fake_server.wait_for(1, vendor="amplitude", timeout=10)
+        assert event.name == "offline_event"
+
+
+class TestFlushInterruptsBackoff:
+    def test_flush_cuts_a_long_backoff_short_in_memory_mode(
+        self, fake_server: Any, make_manager: ManagerFactory
+    ) -> None:
+        fake_server.faults.add("status", status=503, count=1)
+        manager = make_manager(delivery=dataclasses.replace(FAST, backoff_base=30.0, backoff_max=30.0))
+        manager.track_event("backoff_event")
+        fake_server.wait_for_requests(1)
+        started = time.monotonic()
+        assert manager.flush(5.0)
+        assert time.monotonic() - started < 5.0
+        assert len(fake_server.events(vendor="amplitude")) == 1
+
+    def test_flush_cuts_a_long_backoff_short_with_the_offline_queue(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        fake_server.faults.add("status", status=503, count=1)
+        manager = make_manager(delivery=_spooled(tmp_path, backoff_base=30.0, backoff_max=30.0))
+        manager.track_event("backoff_event")
+        fake_server.wait_for_requests(1)
+        assert manager.flush(5.0)
+        assert len(fake_server.events(vendor="amplitude")) == 1
