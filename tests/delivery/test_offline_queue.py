@@ -53,7 +53,7 @@ CHILD = (
     if mode == "wait-spooled":
         time.sleep(60)
 """
-    % AMPLITUDE_KEY
+    .replace("AMPLITUDE_KEY", AMPLITUDE_KEY)
 )
 
 
