@@ -63,3 +63,25 @@ class TestFork:
         assert names == ["child_event"] + ["parent_event"] * 5
         prefixes = {e.insert_id.split("-")[0] for e in fake_server.events(vendor="amplitude")}
         assert len(prefixes) == 2, "the child must stamp its own dedup-id prefix"
+
+
+class TestLazyThreads:
+    def test_no_thread_starts_before_the_first_event(self, make_manager: ManagerFactory) -> None:
+        manager = make_manager(ga4=True)
+        assert manager.delivery.threads() == []
+        manager.track_event("first_event")
+        assert len(manager.delivery.threads()) == 2
+
+    def test_no_thread_ever_starts_when_analytics_is_disabled(self, tmp_path: Any) -> None:
+        from telemetry import AmplitudeConfig, TelemetryManager
+
+        before = {t.ident for t in threading.enumerate()}
+        manager = TelemetryManager.from_configs(
+            tmp_path / "t.sqlite", False, AmplitudeConfig(api_key="AMP-KEY-unused-1"), environ={}
+        )
+        for i in range(10):
+            manager.track_event("ignored", {"n": i})
+        manager.flush(0.1)
+        manager.shutdown(0.1)
+        assert {t.ident for t in threading.enumerate()} - before == set()
+        assert manager.delivery.threads() == []
