@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ._amplitude_sdk import sdk_missing_reason
 from ._log import get_logger
 from ._sanitize import sanitize_params
 from ._version import __version__
 from .base_telemetry import BaseTelemetryProvider, ProviderConfig
-from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
+from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, Transport, classify_status
 from .events import PAGE_VIEW, USER_PROPERTIES, Event
 
 __all__ = ["AmplitudeConfig", "AmplitudeTelemetryProvider"]
@@ -45,6 +46,9 @@ class AmplitudeConfig(ProviderConfig):
     """"us" (api2.amplitude.com) or "eu" (api.eu.amplitude.com)."""
     use_batch: bool = field(default=False, kw_only=True)
     """Send to the Batch API (/batch) instead of HTTP V2 (/2/httpapi)."""
+    transport: str = field(default="http", kw_only=True)
+    """"http": the delivery engine sends (default). "sdk": the official amplitude-analytics SDK
+    delivers what the engine hands it (its callback feeds our logging; see the README's trade-off)."""
 
     def __post_init__(self) -> None:
         self.provider_name = self.provider_name or "Amplitude"
@@ -54,6 +58,12 @@ class AmplitudeConfig(ProviderConfig):
             return "AMPLITUDE_API_KEY is not set"
         if self.region not in ("us", "eu"):
             return f"region must be 'us' or 'eu', not {self.region!r}"
+        if self.transport not in ("http", "sdk"):
+            return f"transport must be 'http' or 'sdk', not {self.transport!r}"
+        if self.transport == "sdk":
+            missing = sdk_missing_reason()
+            if missing:
+                return missing
         return super().invalid_reason()
 
     def secrets(self) -> tuple[str, ...]:
@@ -67,6 +77,7 @@ class AmplitudeConfig(ProviderConfig):
             api_key=environ.get("AMPLITUDE_API_KEY") or None,
             region=(environ.get("AMPLITUDE_REGION") or "us").lower(),
             use_batch=(environ.get("AMPLITUDE_USE_BATCH") or "").lower() in {"1", "true", "yes"},
+            transport=(environ.get("AMPLITUDE_TRANSPORT") or "http").lower(),
             endpoint=environ.get("AMPLITUDE_ENDPOINT") or environ.get("TELEMETRY_ENDPOINT") or None,
         )
 
@@ -131,6 +142,13 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
             mapped["event_type"] = _text(event.name)
             mapped["event_properties"] = self.enrich_params(params)
         return mapped
+
+    def create_transport(self) -> Transport | None:
+        if self.config.transport != "sdk":
+            return None
+        from ._amplitude_sdk import AmplitudeSdkTransport
+
+        return AmplitudeSdkTransport(self.config.api_key or "", self._url)
 
     def build_request(self, encoded_events: Sequence[bytes], route: str = "default") -> HttpRequest:
         head = json.dumps({"api_key": self.config.api_key}, separators=(",", ":"))[:-1].encode()

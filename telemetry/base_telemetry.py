@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 from ._log import get_logger, register_secret
 from ._sanitize import sanitize_params
 from .context import Session, TelemetryContext
-from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
+from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, Transport, classify_status
 from .events import EVENT, PAGE_VIEW, Event, current_prefix, next_sequence
+from .policy import GENERIC_RULES, EventPolicy, EventRules, PrivacyStats, check_event
 
 if TYPE_CHECKING:
     from .amplitude_provider import AmplitudeConfig as AmplitudeConfig
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 log = get_logger("telemetry.provider")
+_DEFAULT_POLICY = EventPolicy()
 
 ENRICHMENT_KEYS = ("session_id", "runtime", "lib_version")
 """Keys every event carries. A caller param with one of these names is replaced (logged)."""
@@ -137,6 +139,19 @@ def _honouring_event_session(map_event: Callable[..., Any]) -> Callable[..., Any
     return wrapper
 
 
+def _admitting(map_event: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a provider's `map_event` so the manager's policy and schema decide first (`admit`)."""
+
+    @functools.wraps(map_event)
+    def wrapper(self: BaseTelemetryProvider, event: Event) -> Any:
+        if not self.admit(event):
+            return None
+        return map_event(self, event)
+
+    wrapper.admits_events = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class BaseTelemetryProvider:
     """Base class of every provider. Subclasses set the class attributes and three methods.
 
@@ -153,6 +168,9 @@ class BaseTelemetryProvider:
     retry_read_timeouts: ClassVar[bool] = True
     """False for vendors without a dedup id, where a resend after a read timeout may duplicate."""
     REQUEST_TIMEOUT: ClassVar[float] = 2.0
+    event_rules: EventRules = GENERIC_RULES
+    """The vendor's documented rules (names, lengths, reserved names, counts, values): what the
+    manager's policy enforces ("drop", "strict"); in "normalise" mode `map_event` fixes events."""
 
     def __init__(self, config: ProviderConfig, context: TelemetryContext) -> None:
         self.config = config
@@ -163,6 +181,9 @@ class BaseTelemetryProvider:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("map_event")
+        if callable(own) and not getattr(own, "admits_events", False):
+            own = _admitting(own)
+            setattr(cls, "map_event", own)  # noqa: B010 - mypy: no method assignment
         if callable(own) and not getattr(own, "honours_event_session", False):
             setattr(cls, "map_event", _honouring_event_session(own))  # noqa: B010 - mypy: no method assignment
 
@@ -201,6 +222,10 @@ class BaseTelemetryProvider:
         """The verdict on the vendor's answer to one batch."""
         return classify_status(response)
 
+    def create_transport(self) -> Transport | None:
+        """A transport of the provider's own (a vendor SDK), or None for the engine's HTTP."""
+        return None
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this provider cannot run in this environment (a missing SDK), or None."""
@@ -208,10 +233,43 @@ class BaseTelemetryProvider:
 
     # -- shared helpers ------------------------------------------------------------------------
 
-    @staticmethod
-    def clean_params(params: Any) -> dict[str, Any]:
-        """JSON-safe copy of caller params: odd types converted or dropped (logged), never raises."""
-        return sanitize_params(params)
+    def clean_params(self, params: Any, *, where: str = "params") -> dict[str, Any]:
+        """JSON-safe copy of caller params without personal data; never raises.
+
+        Odd types are converted or dropped (`_sanitize`), then the PII guard of the manager's
+        policy redacts or drops what looks personal (counted in `stats()` under "privacy").
+        """
+        return self.policy.clean_params(sanitize_params(params, where=where), self.privacy_stats)
+
+    # -- privacy: the manager's policy, as this provider applies it (worker thread) -------------
+
+    @property
+    def policy(self) -> EventPolicy:
+        """The manager's event policy, from the context (the default policy without one)."""
+        policy = getattr(getattr(self, "_context", None), "policy", None)
+        return policy if isinstance(policy, EventPolicy) else _DEFAULT_POLICY
+
+    @property
+    def privacy_stats(self) -> PrivacyStats:
+        """This provider's privacy counters (PII findings, events dropped by policy or schema)."""
+        stats = self.__dict__.get("_privacy_stats")
+        if stats is None:
+            stats = self.__dict__.setdefault("_privacy_stats", PrivacyStats())
+        return stats  # type: ignore[no-any-return]
+
+    def event_problems(self, event: Event) -> list[str]:
+        """What `event` breaks of this vendor's `event_rules` (empty when it is within them)."""
+        return check_event(self.event_rules, event)
+
+    def admit(self, event: Event) -> bool:
+        """Whether this provider may send `event` under the manager's policy (runs before
+        `map_event` on the worker); a refusal is logged once per event name and counted."""
+        try:
+            return self.policy.admit(self, event)
+        except Exception as exc:  # noqa: BLE001 - a failing check drops the event, never the worker
+            self.privacy_stats.event_dropped("check_failed")
+            log.debug("%s: policy check failed (%s); event dropped", self.name, type(exc).__name__)
+            return False
 
     def session_value(self) -> Any:
         """The session identity as this vendor wants it in params (the run's UUID by default)."""

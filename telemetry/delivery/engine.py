@@ -54,7 +54,7 @@ class DeliveryEngine:
         One deadline is shared by every provider, so the call returns within `timeout`.
         """
         deadline = time.monotonic() + max(0.0, timeout)
-        markers = [m for m in (w.request_flush() for w in self._workers) if m is not None]
+        markers = [m for m in (w.request_flush(deadline) for w in self._workers) if m is not None]
         return _wait_all(markers, deadline)
 
     def shutdown(self, timeout: float) -> bool:

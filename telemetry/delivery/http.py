@@ -56,6 +56,10 @@ class RequestsTransport:
         except Exception as exc:  # noqa: BLE001 - a transport must never raise into the worker
             return TransportFailure("other", redact(f"{type(exc).__name__}: {exc}"))
 
+    def flush(self, timeout: float) -> bool:
+        """Nothing is held between requests."""
+        return True
+
     def close(self) -> None:
         self._session.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,19 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class Transport(Protocol):
+    """What delivers a provider's requests: HTTP by default, or a vendor SDK a provider brings."""
+
+    def send(self, request: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
+        """Deliver one request within `timeout`; never raises."""
+        ...
+
+    def flush(self, timeout: float) -> bool:
+        """Finish anything the transport itself still holds; True when done in time."""
+        ...
+
+    def close(self) -> None:
+        """Release what the transport holds; bounded, never raises."""
+        ...

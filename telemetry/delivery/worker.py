@@ -21,7 +21,7 @@ from .http import RequestsTransport
 from .options import DeliveryOptions
 from .sampling import TokenBucket, sampled_in
 from .spool import Spool, SpooledEvent, SpoolError
-from .types import HttpResponse, Outcome, TransportFailure
+from .types import HttpResponse, Outcome, Transport, TransportFailure
 
 if TYPE_CHECKING:
     from ..base_telemetry import BaseTelemetryProvider
@@ -33,10 +33,11 @@ log = get_logger("telemetry.delivery")
 class FlushMarker:
     """Put in a queue by flush(); set once everything queued before it has been handled."""
 
-    __slots__ = ("done",)
+    __slots__ = ("deadline", "done")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None) -> None:
         self.done = threading.Event()
+        self.deadline = deadline
 
 
 @dataclass
@@ -98,7 +99,7 @@ class ProviderWorker:
         self._dropped: Counter[str] = Counter()
         self._caller_drops: Counter[str] = Counter()
         self._last_error: str | None = None
-        self._transport: RequestsTransport | None = None
+        self._transport: Transport | None = None
         config = provider.config
         self._sampled_in = sampled_in(
             provider.context.client_id, provider.name, float(getattr(config, "sample_rate", 1.0))
@@ -150,11 +151,11 @@ class ProviderWorker:
         if self._spool is not None and self._sampled_in and self._spool.has_pending():
             self._start()
 
-    def request_flush(self) -> FlushMarker | None:
+    def request_flush(self, deadline: float | None = None) -> FlushMarker | None:
         """Queue a marker and wake the worker; None when there is nothing to wait for."""
         if self._closed or (self._thread is None and not self._queue):
             return None
-        marker = FlushMarker()
+        marker = FlushMarker(deadline)
         self._queue.append(marker)
         if self._thread is None:
             self._start()
@@ -164,7 +165,7 @@ class ProviderWorker:
 
     def close(self, deadline: float) -> FlushMarker | None:
         """Stop accepting events, deliver what is queued until `deadline`, then stop."""
-        marker = self.request_flush()
+        marker = self.request_flush(deadline)
         self._deadline = deadline
         self._closed = True
         self._stop.set()
@@ -308,7 +309,7 @@ class ProviderWorker:
             if isinstance(item, FlushMarker):
                 self._deliver_events(pending)
                 pending = []
-                item.done.set()
+                self._finish(item)
                 continue
             self._popped += 1
             pending.append(item)
@@ -399,6 +400,18 @@ class ProviderWorker:
             if self._stop.is_set():
                 self._drop(len(batch), "shutdown", outcome.reason)
                 return
+
+    def _finish(self, marker: FlushMarker) -> None:
+        """Everything before `marker` is handled; let the transport finish too, then release it."""
+        if self._transport is not None:
+            budget = self.options.request_timeout
+            if marker.deadline is not None:
+                budget = marker.deadline - time.monotonic()
+            try:
+                self._transport.flush(max(0.0, budget))
+            except Exception:  # noqa: BLE001 - a transport's flush must not kill the worker
+                log.debug("%s: transport flush failed", self.provider.name)
+        marker.done.set()
 
     def _flush_pending(self) -> bool:
         """Whether a flush is waiting behind the batch in hand (checked after clearing the interrupt)."""
@@ -517,7 +530,7 @@ class ProviderWorker:
         waiting = []
         for last_id, marker in self._markers:
             if spool.count == 0 or spool.pending_upto(last_id) == 0:
-                marker.done.set()
+                self._finish(marker)
             else:
                 waiting.append((last_id, marker))
         self._markers = waiting
@@ -601,8 +614,17 @@ class ProviderWorker:
         except Exception as exc:  # noqa: BLE001 - reported as a failure of this batch
             return TransportFailure("other", redact(f"build_request raised {type(exc).__name__}: {exc}"))
         if self._transport is None:
-            self._transport = RequestsTransport()
+            self._transport = self._create_transport()
         return self._transport.send(request, timeout)
+
+    def _create_transport(self) -> Transport:
+        try:
+            own = self.provider.create_transport()
+        except Exception as exc:  # noqa: BLE001 - fall back to plain HTTP, say why
+            name = self.provider.name
+            log.warning("%s: its transport failed to start (%s); using HTTP", name, redact(repr(exc)))
+            own = None
+        return own if own is not None else RequestsTransport()
 
     def _drop(self, count: int, reason: str, detail: str | None = None) -> None:
         if count <= 0:
