@@ -49,7 +49,7 @@ class TestSdkTransport:
         fake_server.faults.add(
             "status",
             status=400,
-            body=b'{"code":400,"error":"Invalid field values on some events","events_with_invalid_fields":{"time":[0]}}',
+            body=b'{"code":400,"error":"Invalid field values","events_with_invalid_fields":{"time":[0]}}',
         )
         manager = _manager(fake_server.base_url, tmp_path / "t.sqlite")
         with caplog.at_level(logging.WARNING, logger="telemetry"):
