@@ -15,11 +15,19 @@ from typing import Any, ClassVar
 
 from ._amplitude_sdk import sdk_missing_reason
 from ._log import get_logger
-from ._sanitize import sanitize_params
 from ._version import __version__
 from .base_telemetry import BaseTelemetryProvider, ProviderConfig
-from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, Transport, classify_status
+from .delivery.types import (
+    BatchLimits,
+    HttpRequest,
+    HttpResponse,
+    Outcome,
+    Transport,
+    classify_status,
+    parse_retry_after,
+)
 from .events import PAGE_VIEW, USER_PROPERTIES, Event
+from .policy import EventRules
 
 __all__ = ["AmplitudeConfig", "AmplitudeTelemetryProvider"]
 
@@ -96,6 +104,16 @@ def _truncate(value: Any) -> Any:
     return value
 
 
+EVENT_RULES = EventRules(
+    max_name_length=MAX_STRING,
+    reserved_names=frozenset({"$identify", "$groupidentify"}),
+    reserved_name_prefixes=(RESERVED_PREFIX,),
+    max_key_length=MAX_STRING,
+    max_value_length=MAX_STRING,
+)
+"""Amplitude's documented rules, which the manager's policy enforces ("drop", "strict")."""
+
+
 class AmplitudeTelemetryProvider(BaseTelemetryProvider):
     """Describes Amplitude's HTTP V2 / Batch ingestion for the delivery engine."""
 
@@ -103,6 +121,7 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
     config_class: ClassVar[type[ProviderConfig]] = AmplitudeConfig
     batch_limits: ClassVar[BatchLimits] = BatchLimits(max_events=1000, max_bytes=1_000_000 - 1)
     envelope_bytes: ClassVar[int] = 256
+    event_rules = EVENT_RULES
 
     config: AmplitudeConfig
 
@@ -114,7 +133,7 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
         self._invalid_key_logged = False
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        params = _truncate(sanitize_params(event.params, where=f"Amplitude {event.name!r}"))
+        params = _truncate(self.clean_params(event.params, where="Amplitude params"))
         mapped: dict[str, Any] = {
             "device_id": self.context.client_id,
             "session_id": self.context.session.start_ms,
@@ -168,7 +187,8 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
             quota = body.get("exceeded_daily_quota_devices") or body.get("exceeded_daily_quota_users")
             if quota:
                 return Outcome.drop("exceeded daily quota")
-            return Outcome.retry(error, THROTTLE_PAUSE_SECONDS)
+            told = parse_retry_after(response.headers.get("retry-after"))
+            return Outcome.retry(error, THROTTLE_PAUSE_SECONDS if told is None else told)
         return classify_status(response)
 
     def _classify_400(self, body: dict[str, Any], error: str, batch_size: int) -> Outcome:

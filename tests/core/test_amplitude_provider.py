@@ -217,3 +217,14 @@ class TestRetries:
         assert (first.fault, second.status) == ("hang", 200)
         assert first.json()["events"][0]["insert_id"] == second.json()["events"][0]["insert_id"]
         assert [e.name for e in fake_server.events()] == ["resent"]
+
+
+class TestThrottlingHonoursRetryAfter:
+    def test_a_429_with_retry_after_waits_what_amplitude_said_not_the_default_pause(self) -> None:
+        from telemetry import AmplitudeConfig, AmplitudeTelemetryProvider, HttpResponse, TelemetryContext
+
+        provider = AmplitudeTelemetryProvider(AmplitudeConfig(api_key="k-1234567"), TelemetryContext(None, False))
+        told = HttpResponse(429, b'{"code":429,"error":"Too many requests"}', {"retry-after": "2"})
+        silent = HttpResponse(429, b'{"code":429,"error":"Too many requests"}', {})
+        assert provider.classify(told, 3).retry_after == 2.0
+        assert provider.classify(silent, 3).retry_after == 30.0
