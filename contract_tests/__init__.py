@@ -17,6 +17,7 @@ __all__ = ["CAPABILITIES", "ContractSpecError", "ProviderContract", "ProviderSpe
 
 
 def _provider_contract() -> type[ContractBase]:
+    from .test_cassettes import TestCassettes
     from .test_client_id import TestClientIdPersistence
     from .test_enrichment import TestEnrichment
     from .test_failure_isolation import TestFailureIsolation
@@ -35,6 +36,7 @@ def _provider_contract() -> type[ContractBase]:
             TestPayloadFormat,
             TestPrivacy,
             TestLifecycle,
+            TestCassettes,
         ),
         {"__module__": __name__, "__doc__": "Every check group; subclass it and set `spec`."},
     )

@@ -17,6 +17,7 @@ import pytest
 pytest.register_assert_rewrite(
     "contract_tests.base",
     "contract_tests.harness",
+    "contract_tests.test_cassettes",
     "contract_tests.test_client_id",
     "contract_tests.test_enrichment",
     "contract_tests.test_failure_isolation",

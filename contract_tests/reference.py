@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fakes._model import FakeRequest, FakeResponse, Handled, ReceivedEvent
-from telemetry._sanitize import sanitize_params
 from telemetry.base_telemetry import BaseTelemetryProvider, ProviderConfig
 from telemetry.delivery.types import BatchLimits, HttpRequest
 from telemetry.events import PAGE_VIEW, USER_PROPERTIES
@@ -53,7 +52,7 @@ class ReferenceProvider(BaseTelemetryProvider):
     def map_event(self, event: Event) -> dict[str, Any] | None:
         if not isinstance(event.name, str) or not event.name:
             return None
-        params = sanitize_params(event.params)
+        params = self.clean_params(event.params)
         kind = event.kind
         item: dict[str, Any] = {
             "kind": kind,

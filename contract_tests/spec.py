@@ -47,6 +47,8 @@ class ProviderSpec:
       run's context (default: any consistent value / the context's client_id).
     enrichment_of: where runtime, lib_version and session_id sit in a received event (default params).
     import_path: "package.module:attr" naming this spec, for the checks that start subprocesses.
+    cassette_dir: the directory of this provider's recorded cassettes (`<scenario>.yaml`), the
+      golden reference of its payload format (capability "cassettes"); None: cassettes/<name>.
     """
 
     name: str
@@ -59,6 +61,7 @@ class ProviderSpec:
     enrichment_of: Callable[[ReceivedEvent], Mapping[str, Any]] = _default_enrichment
     import_path: str | None = None
     version: str | None = None
+    cassette_dir: str | None = None
 
     def __post_init__(self) -> None:
         from telemetry.base_telemetry import BaseTelemetryProvider

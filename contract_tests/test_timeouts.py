@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from .harness import Harness
     from .spec import ProviderSpec
 
-CALL_BUDGET = 0.05
-"""Seconds one tracking call may take at worst on a loaded CI machine (typically microseconds)."""
+CALL_BUDGET = 0.25
+"""Seconds one tracking call may take at worst (it costs microseconds). The budget includes
+starting a helper thread on a loaded 2-core CI machine; a call that waits on a hanging backend
+blocks for the whole hang, so it fails whatever the budget."""
 
 
 def _finishes_within(action: Callable[[], None], seconds: float) -> bool:
@@ -69,7 +71,7 @@ class TestTimeouts(ContractBase):
         manager.track_event("contract_hang", {"n": 1})
         started = time.monotonic()
         manager.flush(timeout=0.3)
-        assert time.monotonic() - started < 0.3 + 0.5
+        assert time.monotonic() - started < 0.3 + 1.0
 
     def test_no_thread_is_left_behind_after_shutdown(
         self, contract: Harness, provider_spec: ProviderSpec
@@ -80,7 +82,7 @@ class TestTimeouts(ContractBase):
         manager.flush(timeout=0.1)
         started = time.monotonic()
         manager.shutdown(timeout=0.2)
-        assert time.monotonic() - started < 0.2 + 0.5
+        assert time.monotonic() - started < 0.2 + 1.0
         gone = wait_until(lambda: not manager.delivery.threads(), FAST.request_timeout + 2.0)
         assert gone, f"threads still alive after shutdown: {manager.delivery.threads()}"
 

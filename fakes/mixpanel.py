@@ -524,7 +524,7 @@ def _normalise_profile(item: dict[str, Any], route: str, now: float, accepted: b
         name=operation,
         params=params,
         client_id=None if distinct_id is None else str(distinct_id),
-        session_id=None,
+        session_id=params.get("session_id"),
         time=seconds,
         insert_id=None,
         accepted=accepted,

@@ -54,7 +54,11 @@ class _RedactingFilter(logging.Filter):
     """Formats the record once and removes registered secrets from the result."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception as problem:  # noqa: BLE001 - an argument whose str/repr raises must not escape
+            message = f"{record.msg} (arguments not printable: {type(problem).__name__})"
+            record.args = ()
         cleaned = redact(message)
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, ()

@@ -25,6 +25,7 @@ MAX_ITEMS = 100
 MAX_STRING = 10_000
 
 JSONValue = Any
+_MAX_INT_BITS = 63
 
 
 class _Drop:
@@ -45,11 +46,27 @@ def sanitize_params(params: Any, *, where: str = "params") -> dict[str, JSONValu
     return result if isinstance(result, dict) else {}
 
 
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode: lone surrogates (which no UTF-8 payload can carry) become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 pairs up surrogates that form a character and replaces the lone ones.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def _key(key: Any, where: str) -> str | None:
     if isinstance(key, str):
-        return key
+        return valid_text(key)
     if isinstance(key, (bool, int, float, enum.Enum)) or key is None:
-        converted = str(key.value if isinstance(key, enum.Enum) else key)
+        try:
+            converted = str(key.value if isinstance(key, enum.Enum) else key)
+        except ValueError:  # an int past Python's int-to-str digit limit
+            log.debug("%s: key of type %s cannot be written; dropped", where, type(key).__name__)
+            return None
         log.debug("%s: non-string key of type %s converted to %r", where, type(key).__name__, converted)
         return converted
     log.debug("%s: key of type %s dropped", where, type(key).__name__)
@@ -80,12 +97,17 @@ def _sanitize_mapping(mapping: Mapping[Any, Any], depth: int, where: str) -> dic
 
 def sanitize_value(value: Any, depth: int = 0, where: str = "value") -> JSONValue | _Drop:
     """One JSON-safe value, or DROP."""
-    if value is None or isinstance(value, (bool, str)):
-        if isinstance(value, str) and len(value) > MAX_STRING:
-            return value[:MAX_STRING]
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return valid_text(value[:MAX_STRING])
     if isinstance(value, int):
-        return value
+        if value.bit_length() <= _MAX_INT_BITS:
+            return value
+        try:  # beyond 64 bits no vendor keeps it exact: send it as a float, or drop it
+            return sanitize_value(float(value), depth, where)
+        except OverflowError:
+            return _drop(where, value)
     if isinstance(value, float):
         if math.isfinite(value):
             return value
@@ -105,7 +127,7 @@ def sanitize_value(value: Any, depth: int = 0, where: str = "value") -> JSONValu
         return str(value)
     if isinstance(value, (bytes, bytearray)):
         try:
-            return bytes(value).decode("utf-8")[:MAX_STRING]
+            return valid_text(bytes(value).decode("utf-8")[:MAX_STRING])
         except UnicodeDecodeError:
             return _drop(where, value)
     if isinstance(value, Mapping):
@@ -113,10 +135,18 @@ def sanitize_value(value: Any, depth: int = 0, where: str = "value") -> JSONValu
     if isinstance(value, (list, tuple, set, frozenset)):
         return _sanitize_sequence(value, depth, where)
     if isinstance(value, numbers.Integral):
-        return int(value)
+        return sanitize_value(int(value), depth, where)
     if isinstance(value, numbers.Real):
         return sanitize_value(float(value), depth, where)
     return _drop(where, value)
+
+
+def _sort_key(item: Any) -> tuple[str, str]:
+    """A stable order for set members that never raises (a member's repr() may)."""
+    try:
+        return (type(item).__name__, repr(item))
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not lose the event
+        return (type(item).__name__, "")
 
 
 def _sanitize_sequence(value: Any, depth: int, where: str) -> list[Any] | _Drop:
@@ -125,7 +155,7 @@ def _sanitize_sequence(value: Any, depth: int, where: str) -> list[Any] | _Drop:
         return DROP
     items = list(value)
     if isinstance(value, (set, frozenset)):
-        items.sort(key=repr)
+        items.sort(key=_sort_key)
     out = []
     for item in items[:MAX_ITEMS]:
         clean = sanitize_value(item, depth + 1, f"{where}[]")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from ._amplitude_sdk import sdk_missing_reason
 from ._log import get_logger
-from ._version import __version__
+from ._version import installed_version
 from .base_telemetry import BaseTelemetryProvider, ProviderConfig
 from .delivery.types import (
     BatchLimits,
@@ -129,7 +129,7 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
         super().__init__(config, context)
         base = config.endpoint or (AMPLITUDE_EU_ENDPOINT if config.region == "eu" else AMPLITUDE_ENDPOINT)
         self._url = base.rstrip("/") + ("/batch" if config.use_batch else "/2/httpapi")
-        self._library = f"telemetry-toolkit/{__version__}"
+        self._library = f"telemetry-toolkit/{installed_version()}"
         self._invalid_key_logged = False
 
     def map_event(self, event: Event) -> dict[str, Any] | None:

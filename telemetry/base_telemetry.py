@@ -144,9 +144,10 @@ def _admitting(map_event: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(map_event)
     def wrapper(self: BaseTelemetryProvider, event: Event) -> Any:
-        if not self.admit(event):
+        admitted = self.admit(event)
+        if admitted is None:
             return None
-        return map_event(self, event)
+        return map_event(self, admitted)
 
     wrapper.admits_events = True  # type: ignore[attr-defined]
     return wrapper
@@ -261,15 +262,15 @@ class BaseTelemetryProvider:
         """What `event` breaks of this vendor's `event_rules` (empty when it is within them)."""
         return check_event(self.event_rules, event)
 
-    def admit(self, event: Event) -> bool:
-        """Whether this provider may send `event` under the manager's policy (runs before
+    def admit(self, event: Event) -> Event | None:
+        """The event to map under the manager's policy, or None to drop it (runs before
         `map_event` on the worker); a refusal is logged once per event name and counted."""
         try:
             return self.policy.admit(self, event)
         except Exception as exc:  # noqa: BLE001 - a failing check drops the event, never the worker
             self.privacy_stats.event_dropped("check_failed")
             log.debug("%s: policy check failed (%s); event dropped", self.name, type(exc).__name__)
-            return False
+            return None
 
     def session_value(self) -> Any:
         """The session identity as this vendor wants it in params (the run's UUID by default)."""

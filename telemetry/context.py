@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._log import get_logger
-from ._version import __version__
+from ._version import installed_version
+from .policy import EventPolicy
 
 log = get_logger("telemetry.context")
 
@@ -120,12 +121,14 @@ class TelemetryContext:
         *,
         app_version: str | None = None,
         runtime: str | None = None,
+        policy: EventPolicy | str | None = None,
     ) -> None:
         self._db_path = None if db_path is None else str(db_path)
+        self._policy = EventPolicy.coerce(policy)
         self._analytics_enabled = analytics_enabled
         self._session = Session.start()
         self._runtime = runtime or detect_runtime()
-        self._lib_version = app_version or __version__
+        self._lib_version = app_version or installed_version()
         self._client_id: str | None = None
         self._persisted = False
         self._storage_problem: str | None = None
@@ -170,6 +173,15 @@ class TelemetryContext:
     @property
     def client_id_persisted(self) -> bool:
         return self._persisted
+
+    @property
+    def policy(self) -> EventPolicy:
+        """The manager's event policy (mode, schema, PII guard), read by providers on the worker."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, value: EventPolicy | str | None) -> None:
+        self._policy = EventPolicy.coerce(value)
 
     @property
     def storage_problem(self) -> str | None:

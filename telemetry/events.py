@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .context import Session
 
 PAGE_VIEW = "page_view"
 EVENT = "event"
@@ -33,20 +35,38 @@ def next_sequence() -> int:
     return next(_sequence)
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
-    """One tracked thing. `params` is the caller's mapping, copied at call time and never mutated.
+    """One tracked thing, shared read-only by every provider of a manager.
 
-    The dedup id is built lazily from a per-process random prefix and a sequence number, so the
-    caller pays for no uuid4 and the id is stable across retries and providers.
+    `params` is the caller's mapping, copied at call time and never mutated. The dedup id is
+    built lazily from a per-process random prefix and a sequence number, so the caller pays for
+    no uuid4 and the id is stable across retries and providers. A plain slotted class, not a
+    frozen dataclass: building it is the caller's cost, and frozen dataclasses pay for
+    `object.__setattr__` on every field.
     """
 
-    kind: str
-    name: Any
-    params: Any
-    time: float
-    sequence: int
-    prefix: str
+    __slots__ = ("cleaned", "kind", "name", "params", "prefix", "sequence", "session", "time")
+
+    def __init__(
+        self,
+        kind: str,
+        name: Any,
+        params: Any,
+        time: float,
+        sequence: int,
+        prefix: str,
+        session: Session | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.params = params
+        self.time = time
+        self.sequence = sequence
+        self.prefix = prefix
+        self.session = session
+        """The session this event belongs to when it is not the run's (a browser session)."""
+        self.cleaned: dict[str, Any] | None = None
+        """Params after cleaning and the privacy scan, computed once for all providers."""
 
     @property
     def insert_id(self) -> str:
@@ -55,7 +75,23 @@ class Event:
 
     @property
     def page_path(self) -> str:
-        return str(self.params.get("page_path", "")) if isinstance(self.params, dict) else ""
+        """The page path as text, for traces; never raises (a caller's object may not print)."""
+        try:
+            return str(self.params.get("page_path", "")) if isinstance(self.params, dict) else ""
+        except Exception:  # noqa: BLE001 - a debug trace must not stop a delivery worker
+            return "(unprintable page path)"
+
+    def replace(self, **changes: Any) -> Event:
+        """A copy with some fields changed (the cleaned-params cache is not carried over)."""
+        fields = {name: getattr(self, name) for name in _FIELDS}
+        fields.update(changes)
+        return Event(**fields)
+
+    def __repr__(self) -> str:
+        return f"Event({self.kind!r}, {self.name!r}, insert_id={self.insert_id!r})"
+
+
+_FIELDS = ("kind", "name", "params", "time", "sequence", "prefix", "session")
 
 
 def current_prefix() -> str:

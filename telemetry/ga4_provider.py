@@ -7,6 +7,7 @@ numeric session_id and engagement_time_msec GA4 needs to build sessions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -15,10 +16,10 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from ._log import get_logger
-from ._sanitize import sanitize_params
-from .base_telemetry import BaseTelemetryProvider, ProviderConfig
+from .base_telemetry import ENRICHMENT_KEYS, BaseTelemetryProvider, ProviderConfig
 from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, classify_status
 from .events import PAGE_VIEW, USER_PROPERTIES, Event
+from .policy import EventRules
 
 __all__ = ["GA4Config", "GA4TelemetryProvider", "normalise_name"]
 
@@ -75,6 +76,9 @@ RESERVED_EVENT_NAMES = frozenset(
     ]
 )
 RESERVED_PARAM_NAMES = frozenset({"firebase_conversion"})
+STRUCTURED_PARAM_NAMES = frozenset({"items"})
+"""GA4 parses `items` as an e-commerce array of objects (anything else voids the whole request);
+this provider sends text and numbers only, so a caller param of that name is dropped."""
 RESERVED_PARAM_PREFIXES = ("_", "firebase_", "ga_", "google_", "gtag.")
 RESERVED_USER_PROPERTY_NAMES = frozenset(
     {
@@ -160,6 +164,28 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+EVENT_RULES = EventRules(
+    name_pattern=_VALID_NAME.pattern,
+    max_name_length=MAX_NAME,
+    reserved_names=RESERVED_EVENT_NAMES,
+    key_pattern=_VALID_NAME.pattern,
+    max_key_length=MAX_NAME,
+    reserved_keys=frozenset(
+        {*ENRICHMENT_KEYS, "engagement_time_msec", *RESERVED_PARAM_NAMES, *STRUCTURED_PARAM_NAMES}
+    ),
+    reserved_key_prefixes=RESERVED_PARAM_PREFIXES,
+    max_params=MAX_PARAMS - 4,
+    max_value_length=MAX_VALUE,
+    scalar_values_only=True,
+    max_user_properties=MAX_USER_PROPERTIES,
+    max_user_property_name_length=MAX_USER_PROPERTY_NAME,
+    max_user_property_value_length=MAX_USER_PROPERTY_VALUE,
+    reserved_user_property_names=RESERVED_USER_PROPERTY_NAMES,
+    reserved_user_property_prefixes=RESERVED_USER_PROPERTY_PREFIXES,
+)
+"""GA4's documented rules, which the manager's policy enforces ("drop", "strict")."""
+
+
 class GA4TelemetryProvider(BaseTelemetryProvider):
     """Describes GA4's Measurement Protocol for the delivery engine."""
 
@@ -168,6 +194,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
     batch_limits: ClassVar[BatchLimits] = BatchLimits(max_events=25, max_bytes=130_000 - 1)
     envelope_bytes: ClassVar[int] = 2_048
     retry_read_timeouts: ClassVar[bool] = False  # GA4 has no dedup id: a blind resend duplicates
+    event_rules = EVENT_RULES
 
     config: GA4Config
 
@@ -175,6 +202,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         super().__init__(config, context)
         self._user_properties: dict[str, dict[str, Any]] = {}
         self._max_value = MAX_VALUE_GA360 if config.ga360 else MAX_VALUE
+        self.event_rules = dataclasses.replace(EVENT_RULES, max_value_length=self._max_value)
         self._warned_reserved: set[str] = set()
         base = config.endpoint or (GA_EU_ENDPOINT if config.region == "eu" else GA_ENDPOINT)
         path = "/debug/mp/collect" if config.validation_mode else "/mp/collect"
@@ -187,7 +215,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         return self.context.session.number
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        params = sanitize_params(event.params, where=f"GA4 {event.name!r}")
+        params = self.clean_params(event.params, where="GA4 params")
         if event.kind == USER_PROPERTIES:
             self._set_user_properties(params)
             name: str | None = "user_properties_set"
@@ -222,7 +250,8 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         out: dict[str, Any] = {}
         for raw_key, value in params.items():
             key = normalise_name(raw_key)
-            if key is None or key in RESERVED_PARAM_NAMES or key.startswith(RESERVED_PARAM_PREFIXES):
+            reserved = key in RESERVED_PARAM_NAMES or key in STRUCTURED_PARAM_NAMES
+            if key is None or reserved or key.startswith(RESERVED_PARAM_PREFIXES):
                 log.debug("GA4 %s: param %r is not a valid GA4 name; dropped", event_name, raw_key)
                 continue
             clean = self._param_value(value)

@@ -23,6 +23,8 @@ log = get_logger("telemetry.delivery")
 
 # Strong references: a manager local to main() must still be flushed by the exit hook.
 _live_engines: set[DeliveryEngine] = set()
+EXIT_TEARDOWN_RESERVE = 0.1
+"""Seconds of the exit grace kept for the interpreter's teardown after the exit hook."""
 _hooks_lock = threading.Lock()
 _hooks_installed = False
 
@@ -35,6 +37,10 @@ class DeliveryEngine:
         self._workers = tuple(ProviderWorker(p, options, _spool_for(p, options)) for p in providers)
         self._closed = False
         if self._workers:
+            # Imported here, on the constructing thread: a first import of requests inside a
+            # worker races with the application's own imports and warning filters.
+            import requests  # noqa: F401
+
             _register(self)
             for worker in self._workers:
                 worker.start_if_spooled()
@@ -56,6 +62,13 @@ class DeliveryEngine:
         deadline = time.monotonic() + max(0.0, timeout)
         markers = [m for m in (w.request_flush(deadline) for w in self._workers) if m is not None]
         return _wait_all(markers, deadline)
+
+    def discard(self) -> None:
+        """Drop everything held and stop at once, sending nothing (the user opted out)."""
+        self._closed = True
+        for worker in self._workers:
+            worker.discard()
+        _live_engines.discard(self)
 
     def shutdown(self, timeout: float) -> bool:
         """Deliver what is queued until `timeout`, then stop every worker. Idempotent."""
@@ -122,7 +135,8 @@ def _shutdown_all_at_exit() -> None:
     if not engines:
         return
     grace = max(e.options.exit_grace for e in engines)
-    deadline = time.monotonic() + grace
+    # The interpreter's own teardown follows (~30-40 ms here): leave it room inside the grace.
+    deadline = time.monotonic() + max(0.0, grace - min(EXIT_TEARDOWN_RESERVE, grace / 2))
     for engine in engines:
         with contextlib.suppress(Exception):  # nothing may disturb interpreter exit
             engine.shutdown(max(0.0, deadline - time.monotonic()))

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from .._log import guard_third_party_logger, redact
+from .._version import installed_version
 from .types import HttpRequest, HttpResponse, TransportFailure
 
 if TYPE_CHECKING:
@@ -26,19 +28,41 @@ class RequestsTransport:
         guard_third_party_logger("urllib3.connectionpool")
         self._requests = requests
         self._session: requests.Session = requests.Session()
+        # The environment (proxies, CA bundle) is read once here, not on every request, which is
+        # where requests spends much of its per-call time.
+        self._session.trust_env = False
+        self._verify: bool | str = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._headers = {"User-Agent": f"telemetry-toolkit/{installed_version()}", "Accept": "*/*"}
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        origin = "/".join(url.split("/", 3)[:3])
+        proxies = self._proxies.get(origin)
+        if proxies is None:
+            proxies = self._requests.utils.get_environ_proxies(origin)
+            self._proxies[origin] = proxies
+        return proxies
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
         """Send and return the response, or why there was none. Never raises."""
         req = self._requests
         timeout = max(timeout, 0.01)
         try:
-            response = self._session.request(
-                request.method,
-                request.url,
+            prepared = req.PreparedRequest()
+            prepared.prepare(
+                method=request.method,
+                url=request.url,
+                headers={**self._headers, **request.headers},
                 data=request.body,
-                headers=request.headers,
+            )
+            response = self._session.send(
+                prepared,
                 timeout=(min(timeout, CONNECT_TIMEOUT_SECONDS), timeout),
                 allow_redirects=False,
+                proxies=self._proxies_for(request.url),
+                verify=self._verify,
             )
             return HttpResponse(
                 response.status_code,

@@ -144,6 +144,16 @@ class Spool:
                 raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
             self._count = max(0, self._count - len(ids))
 
+    def purge(self) -> None:
+        """Delete every event of this provider (the user opted out)."""
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("DELETE FROM telemetry_spool WHERE provider = ?", (self.provider,))
+            except sqlite3.Error as exc:
+                raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
+            self._count = 0
+
     def pending_upto(self, last_id: int) -> int:
         """How many of this provider's events with id <= `last_id` are still on disk."""
         with self._lock:

@@ -7,6 +7,7 @@ so a slow or broken provider can neither block the caller nor starve another pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -92,6 +93,7 @@ class ProviderWorker:
         self._stats_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._discarded = False
         self._deadline: float | None = None
         self._popped = 0
         self._sent = 0
@@ -173,6 +175,41 @@ class ProviderWorker:
         self._wake.set()
         return marker
 
+    def discard(self) -> None:
+        """The user opted out: drop everything held, in memory and on disk, and send nothing more.
+
+        Safe to call from any thread; the worker re-checks the flag before it writes to disk or
+        sends, so nothing tracked before the opt-out leaves, now or in a later run.
+        """
+        self._discarded = True
+        self._closed = True
+        self._deadline = time.monotonic()
+        dropped = 0
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, FlushMarker):
+                item.done.set()
+            else:
+                dropped += 1
+        if dropped:
+            with self._stats_lock:
+                self._caller_drops["opted_out"] += dropped
+        self._purge_spool()
+        self._stop.set()
+        self._interrupt.set()
+        self._wake.set()
+
+    def _purge_spool(self) -> None:
+        if self._spool is None:
+            return
+        spare = Spool(self._spool.path, self._spool.provider, self._spool.max_events)
+        try:
+            spare.purge()
+        except SpoolError as exc:
+            log.warning("%s: could not clear the offline queue after opt-out (%s)", self.provider.name, exc)
+        finally:
+            spare.close()
+
     def join(self, timeout: float) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -187,7 +224,7 @@ class ProviderWorker:
 
         Runs on the exiting thread with its own database connection; returns the events saved.
         """
-        if self._spool is None:
+        if self._spool is None or self._discarded:
             return 0
         rows: list[tuple[str, bytes]] = []
         while self._queue:
@@ -270,6 +307,12 @@ class ProviderWorker:
         return interval
 
     def _cycle(self) -> None:
+        if self._discarded:
+            self._abandon_queue()
+            if self._spool is not None:
+                with contextlib.suppress(SpoolError):
+                    self._spool.purge()
+            return
         if self._spool is None:
             self._drain()
             return
@@ -291,7 +334,7 @@ class ProviderWorker:
                 item.done.set()
             else:
                 self._popped += 1
-                self._drop(1, "shutdown")
+                self._drop(1, "opted_out" if self._discarded else "shutdown")
         self._release_markers()
 
     def _release_markers(self) -> None:
@@ -561,10 +604,10 @@ class ProviderWorker:
             return None
         try:
             body = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+            data = body.encode("utf-8")
+        except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
             return None
-        data = body.encode("utf-8")
         if len(data) + provider.envelope_bytes > provider.batch_limits.max_bytes:
             self._drop(1, "event_too_large")
             return None
@@ -576,6 +619,8 @@ class ProviderWorker:
     def _attempt_send(self, encoded: list[bytes], route: str) -> Outcome:
         """One HTTP attempt for one batch, judged by the provider."""
         provider = self.provider
+        if self._discarded:
+            return Outcome("drop", "opted out")
         remaining = self._remaining()
         timeout = self.options.request_timeout
         if remaining is not None:
@@ -624,7 +669,7 @@ class ProviderWorker:
             name = self.provider.name
             log.warning("%s: its transport failed to start (%s); using HTTP", name, redact(repr(exc)))
             own = None
-        return own if own is not None else RequestsTransport()
+        return own if own is not None else RequestsTransport()  # imported by the engine already
 
     def _drop(self, count: int, reason: str, detail: str | None = None) -> None:
         if count <= 0:

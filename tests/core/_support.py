@@ -32,24 +32,12 @@ FAST = DeliveryOptions(
 )
 """Delivery that sends within 50 ms and retries within milliseconds."""
 
-TELEMETRY_VARIABLES = (
-    "GA_MEASUREMENT_ID",
-    "GA_API_SECRET",
-    "GA_REGION",
-    "GA_VALIDATION_MODE",
-    "GA_ENDPOINT",
-    "AMPLITUDE_API_KEY",
-    "AMPLITUDE_REGION",
-    "AMPLITUDE_USE_BATCH",
-    "AMPLITUDE_ENDPOINT",
-    "TELEMETRY_ENDPOINT",
-    "APP_BASE_URL",
-    "DEBUG_TELEMETRY",
-    "DO_NOT_TRACK",
-    "TELEMETRY_DISABLED",
-    "PYTHONWARNINGS",
-)
-"""Variables the toolkit reads, removed from the test process and from every subprocess."""
+TELEMETRY_PREFIXES = ("GA_", "AMPLITUDE_", "MIXPANEL_", "RUDDERSTACK_", "SEGMENT_", "TELEMETRY_")
+TELEMETRY_NAMES = ("APP_BASE_URL", "DEBUG_TELEMETRY", "DO_NOT_TRACK", "PYTHONWARNINGS")
+
+
+def is_telemetry_variable(name: str) -> bool:
+    return name.startswith(TELEMETRY_PREFIXES) or name in TELEMETRY_NAMES
 
 
 def ga4_config(endpoint: str | None, **overrides: Any) -> GA4Config:
@@ -74,7 +62,7 @@ def refused_endpoint() -> str:
 
 def clean_environ(**extra: str) -> dict[str, str]:
     """This process's environment without any telemetry variable, loopback never proxied."""
-    env = {k: v for k, v in os.environ.items() if k not in TELEMETRY_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if not is_telemetry_variable(k)}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env.update(extra)
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from telemetry import DeliveryOptions, TelemetryManager
 from telemetry.base_telemetry import BaseTelemetryProvider, ProviderConfig
 
-from ._support import FAST, TELEMETRY_VARIABLES, amplitude_config, ga4_config
+from ._support import FAST, amplitude_config, ga4_config, is_telemetry_variable
 
 MakeManager = Callable[..., TelemetryManager]
 
@@ -19,8 +20,8 @@ MakeManager = Callable[..., TelemetryManager]
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No telemetry variable of the developer's shell leaks in; loopback is never proxied."""
-    for name in TELEMETRY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if is_telemetry_variable(n)]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 

@@ -223,7 +223,8 @@ class TestThrottlingHonoursRetryAfter:
     def test_a_429_with_retry_after_waits_what_amplitude_said_not_the_default_pause(self) -> None:
         from telemetry import AmplitudeConfig, AmplitudeTelemetryProvider, HttpResponse, TelemetryContext
 
-        provider = AmplitudeTelemetryProvider(AmplitudeConfig(api_key="k-1234567"), TelemetryContext(None, False))
+        config = AmplitudeConfig(api_key="k-1234567")
+        provider = AmplitudeTelemetryProvider(config, TelemetryContext(None, False))
         told = HttpResponse(429, b'{"code":429,"error":"Too many requests"}', {"retry-after": "2"})
         silent = HttpResponse(429, b'{"code":429,"error":"Too many requests"}', {})
         assert provider.classify(told, 3).retry_after == 2.0

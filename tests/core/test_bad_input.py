@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,7 +55,8 @@ def cyclic_dict() -> dict[str, Any]:
     return cycle
 
 
-HUGE = "h" * 300_000
+huge_text = st.builds(str.__mul__, st.just("h"), st.just(300_000))
+"""300 kB of text (built, so that no strategy repr carries it)."""
 
 names = st.one_of(
     st.none(),
@@ -63,7 +65,7 @@ names = st.one_of(
     st.text(),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=60),
     st.just(""),
-    st.just(HUGE),
+    huge_text,
     st.just("[Amplitude] Revenue"),
     st.just("$identify"),
     st.just("session_start"),
@@ -76,11 +78,12 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(),
     st.integers(min_value=10**30, max_value=10**40),
+    st.builds(pow, st.just(10), st.just(5000)),  # more digits than int-to-str allows: JSON cannot encode it
     st.floats(allow_nan=True, allow_infinity=True),
     st.decimals(allow_nan=True, allow_infinity=True),
     st.fractions(),
     st.text(),
-    st.just(HUGE),
+    huge_text,
     st.binary(max_size=64),
     st.datetimes(timezones=st.none() | st.timezones()),
     st.dates(),
@@ -196,3 +199,41 @@ class TestAnythingGoes:
         assert repr(params) == before
         assert params["nested"] is nested
         assert len(fake_server.events()) == 6
+
+    def test_cyclic_and_deeply_nested_params_are_cut_and_the_event_still_arrives(
+        self, manager: TelemetryManager, fake_server: Any
+    ) -> None:
+        deep: dict[str, Any] = {"leaf": 1}
+        for level in range(50):
+            deep = {f"level_{level}": deep}
+        manager.track_event("tangled", {"cycle": cyclic_dict(), "deep": deep, "plain": "kept"})
+        assert manager.flush()
+
+        events = [e for e in fake_server.events() if e.name == "tangled"]
+        assert sorted(e.vendor for e in events) == ["amplitude", "ga4"]
+        assert all(e.params["plain"] == "kept" for e in events)
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            pytest.param({"odd": {Unprintable(), Unprintable()}}, id="set-of-unprintable-values"),
+            pytest.param({10**5000: "value under a key too long to print"}, id="key-int-with-5000-digits"),
+            pytest.param({"odd": 10**5000}, id="int-value-with-5000-digits"),
+        ],
+    )
+    def test_a_value_that_cannot_be_sent_is_dropped_alone_and_the_rest_of_the_event_arrives(
+        self, manager: TelemetryManager, fake_server: Any, bad: dict[Any, Any]
+    ) -> None:
+        manager.track_event("partly_odd", {"plain": "kept", **bad})
+        manager.track_event("after")
+        assert manager.flush()
+
+        arrived = {(e.vendor, e.name): e.params for e in fake_server.events()}
+        assert set(arrived) == {
+            ("ga4", "partly_odd"),
+            ("ga4", "after"),
+            ("amplitude", "partly_odd"),
+            ("amplitude", "after"),
+        }
+        assert arrived["ga4", "partly_odd"]["plain"] == "kept"
+        assert arrived["amplitude", "partly_odd"]["plain"] == "kept"

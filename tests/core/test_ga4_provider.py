@@ -39,7 +39,7 @@ class Unchecked(GA4TelemetryProvider):
     """Sends event names as given, skipping the provider's clean-up, to provoke GA4's validator."""
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        mapped = super().map_event(dataclasses.replace(event, name="placeholder"))
+        mapped = super().map_event(event.replace(name="placeholder"))
         assert mapped is not None
         mapped["name"] = event.name
         return mapped

@@ -51,19 +51,38 @@ DROPS_MANAGER = EXIT_SCRIPT.replace("CALL_MAIN", "main()")
 """The manager is a local of main(): nothing references it once main() has returned."""
 
 
-def slowest_call(call: Callable[[], None], times: int = 100) -> float:
-    slowest = 0.0
-    for _ in range(times):
-        started = time.perf_counter()
-        call()
-        slowest = max(slowest, time.perf_counter() - started)
-    return slowest
+HARD_LIMIT = 10.0
+"""Past this a blocking call fails the test instead of stalling the suite."""
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    result = call()
-    return result, time.monotonic() - started
+    """`call()`'s result and duration; run on a helper thread so that a call that blocks fails fast."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        started = time.monotonic()
+        outcome["result"] = call()
+        outcome["seconds"] = time.monotonic() - started
+
+    helper = threading.Thread(target=run, name="timed-call", daemon=True)
+    helper.start()
+    helper.join(HARD_LIMIT)
+    if helper.is_alive():
+        pytest.fail(f"the call was still blocked after {HARD_LIMIT} s")
+    return outcome["result"], outcome["seconds"]
+
+
+def slowest_call(call: Callable[[], None], times: int = 100) -> float:
+    def loop() -> float:
+        slowest = 0.0
+        for _ in range(times):
+            started = time.perf_counter()
+            call()
+            slowest = max(slowest, time.perf_counter() - started)
+        return slowest
+
+    slowest, _ = timed(loop)
+    return float(slowest)
 
 
 class TestWorkHappensOffTheCallerThread:
@@ -117,7 +136,7 @@ class TestTrackingNeverWaits:
     ) -> None:
         fake_server.faults.add("hang")
         manager = make_manager(delivery=SLOW_RETRIES)
-        manager.track_event("first")
+        timed(lambda: manager.track_event("first"))
         fake_server.wait_for_requests(2)  # both workers are now stuck in a request
 
         assert slowest_call(lambda: manager.track_event("more", {"n": 1})) < CALL_BOUND
@@ -141,7 +160,7 @@ class TestBoundedWaits:
     ) -> None:
         fake_server.faults.add("hang")
         manager = make_manager(delivery=SLOW_RETRIES)
-        manager.track_event("stuck")
+        timed(lambda: manager.track_event("stuck"))
 
         flushed, seconds = timed(lambda: manager.flush(timeout=1.0))
 
@@ -154,7 +173,7 @@ class TestBoundedWaits:
     ) -> None:
         fake_server.faults.add("hang")
         manager = make_manager(delivery=SLOW_RETRIES)
-        manager.track_event("stuck")
+        timed(lambda: manager.track_event("stuck"))
         fake_server.wait_for_requests(2)
 
         finished, seconds = timed(lambda: manager.shutdown(timeout=1.0))
@@ -179,7 +198,7 @@ class TestProcessExit:
     ) -> None:
         fake_server.faults.add("hang")
 
-        done = run_python(KEEPS_MANAGER, fake_server.base_url, str(tmp_path / "db.sqlite"))
+        done = run_python(KEEPS_MANAGER, fake_server.base_url, str(tmp_path / "db.sqlite"), timeout=15.0)
 
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
@@ -196,7 +215,7 @@ class TestProcessExit:
     def test_a_process_that_returns_from_main_delivers_what_it_tracked(
         self, fake_server: Any, tmp_path: Any, script: str
     ) -> None:
-        done = run_python(script, fake_server.base_url, str(tmp_path / "db.sqlite"))
+        done = run_python(script, fake_server.base_url, str(tmp_path / "db.sqlite"), timeout=15.0)
 
         assert done.returncode == 0, done.stderr
         assert {(e.vendor, e.name) for e in fake_server.events()} == {

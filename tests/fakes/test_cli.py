@@ -65,7 +65,7 @@ class TestServeCommand:
         assert int(base_url.rsplit(":", 1)[1]) > 0
         health = session.get(base_url + "/_fakes/health", timeout=5).json()
         assert health["status"] == "ok"
-        assert set(health["vendors"]) == {"ga4", "amplitude", "mixpanel"}
+        assert set(health["vendors"]) == {"ga4", "amplitude", "mixpanel", "rudderstack"}
 
     @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
     def test_signal_stops_the_server_with_exit_status_0(self, served, session, signum):

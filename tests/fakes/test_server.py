@@ -123,7 +123,7 @@ class TestRouting:
     def test_default_server_hosts_every_vendor(self, fake_server, session):
         """The pytest fixture's server serves GA4, Amplitude and Mixpanel routes."""
         vendors = session.get(fake_server.url("/_fakes/health")).json()["vendors"]
-        assert set(vendors) == {"ga4", "amplitude", "mixpanel"}
+        assert set(vendors) == {"ga4", "amplitude", "mixpanel", "rudderstack"}
         assert vendors["ga4"] == ["/mp/collect", "/debug/mp/collect"]
         assert "/2/httpapi" in vendors["amplitude"]
         assert "/track" in vendors["mixpanel"]
@@ -411,7 +411,7 @@ class TestPytestPlugin:
     def test_fake_server_fixture_is_running(self, fake_server, session):
         """The `fake_server` fixture is a started server with every vendor."""
         assert fake_server.running
-        assert {v.name for v in fake_server.vendors} == {"ga4", "amplitude", "mixpanel"}
+        assert {v.name for v in fake_server.vendors} == {"ga4", "amplitude", "mixpanel", "rudderstack"}
         assert session.get(fake_server.url("/_fakes/health")).status_code == 200
 
     def test_factory_starts_independent_servers(self, fake_server_factory, session):
