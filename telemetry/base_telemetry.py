@@ -240,7 +240,22 @@ class BaseTelemetryProvider:
         Odd types are converted or dropped (`_sanitize`), then the PII guard of the manager's
         policy redacts or drops what looks personal (counted in `stats()` under "privacy").
         """
+        event = self.__dict__.get("_cleaning")
+        if event is not None and params is event.params:
+            # Every provider of a manager shares one policy: clean and scan an event once, and
+            # count the findings for each provider as if it had scanned them itself.
+            cached = event.cleaned
+            if cached is None:
+                cached = self.policy.guard.clean_params(sanitize_params(params, where=where))
+                event.cleaned = cached
+            cleaned, report = cached
+            self.privacy_stats.add(report)
+            return dict(cleaned)
         return self.policy.clean_params(sanitize_params(params, where=where), self.privacy_stats)
+
+    def mapping(self, event: Event | None) -> None:
+        """Called by the engine around `map_event`: which event's params `clean_params` may cache."""
+        self.__dict__["_cleaning"] = event
 
     # -- privacy: the manager's policy, as this provider applies it (worker thread) -------------
 

@@ -65,8 +65,9 @@ class Event:
         self.prefix = prefix
         self.session = session
         """The session this event belongs to when it is not the run's (a browser session)."""
-        self.cleaned: dict[str, Any] | None = None
-        """Params after cleaning and the privacy scan, computed once for all providers."""
+        self.cleaned: Any = None
+        """Params after cleaning and the privacy scan (with its report), computed once for all
+        providers of a manager by the first one that maps the event."""
 
     @property
     def insert_id(self) -> str:
