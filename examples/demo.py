@@ -24,6 +24,8 @@ DEMO_ENV = {
     "GA_MEASUREMENT_ID": "G-DEMO000001",
     "GA_API_SECRET": "demo-ga-secret-not-real",
     "AMPLITUDE_API_KEY": "demo-amplitude-key-not-real",
+    "MIXPANEL_PROJECT_TOKEN": "demo-mixpanel-token-not-real",
+    "RUDDERSTACK_WRITE_KEY": "demo-rudderstack-write-key-not-real",
     "APP_BASE_URL": "https://seedvault.example.org",
 }
 
@@ -31,6 +33,12 @@ DEMO_ENV = {
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback fake
         return json.loads(response.read())
+
+
+def _only_ga4(env: dict[str, str]) -> dict[str, str]:
+    """The environment with every provider but GA4 switched off (their keys removed)."""
+    others = ("AMPLITUDE_API_KEY", "MIXPANEL_PROJECT_TOKEN", "RUDDERSTACK_WRITE_KEY", "SEGMENT_WRITE_KEY")
+    return {key: value for key, value in env.items() if key not in others}
 
 
 def run_session(manager: TelemetryManager) -> None:
@@ -59,7 +67,7 @@ def main() -> int:
         manager.shutdown()
 
         validating = TelemetryManager.from_settings(
-            AnalyticsSettings(), db_path, environ={**env, "GA_VALIDATION_MODE": "1", "AMPLITUDE_API_KEY": ""}
+            AnalyticsSettings(), db_path, environ={**_only_ga4(env), "GA_VALIDATION_MODE": "1"}
         )
         run_session(validating)
         validating.flush(timeout=5.0)
@@ -67,7 +75,7 @@ def main() -> int:
 
         events = _get(f"{base_url}/_fakes/events")
         requests = _get(f"{base_url}/_fakes/requests")
-        for vendor in ("ga4", "amplitude", "mixpanel"):
+        for vendor in ("ga4", "amplitude", "mixpanel", "rudderstack"):
             arrived = [e for e in events if e["vendor"] == vendor]
             print(f"== {vendor}: {len(arrived)} event(s)")
             for event in arrived:
