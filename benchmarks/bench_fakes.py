@@ -24,9 +24,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = "/mp/collect?measurement_id=G-BENCH&api_secret=bench"
-PAYLOAD = json.dumps(
-    {"client_id": "123.456", "events": [{"name": "bench", "params": {"n": 1}}]}
-).encode()
+PAYLOAD = json.dumps({"client_id": "123.456", "events": [{"name": "bench", "params": {"n": 1}}]}).encode()
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:

@@ -17,7 +17,7 @@ from typing import Any, Literal, cast, get_args
 FaultKind = Literal["latency", "hang", "close", "status", "429", "413", "malformed"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
-MALFORMED_BODY = b"<html>\x00 this is not JSON {\"status\": "
+MALFORMED_BODY = b'<html>\x00 this is not JSON {"status": '
 """What a `malformed` fault answers with status 200."""
 
 
@@ -183,8 +183,16 @@ class FaultRegistry:
     def add_from_json(self, spec: dict[str, Any]) -> Fault:
         """Add a fault from a JSON object with the same fields as `add` (for the HTTP API)."""
         allowed = {
-            "kind", "route", "count", "probability", "seed", "latency",
-            "status", "body", "content_type", "retry_after",
+            "kind",
+            "route",
+            "count",
+            "probability",
+            "seed",
+            "latency",
+            "status",
+            "body",
+            "content_type",
+            "retry_after",
         }
         unknown = set(spec) - allowed
         if unknown:

@@ -108,9 +108,7 @@ class Recorder:
         with self._changed:
             return self._select_requests(path, vendor)
 
-    def events(
-        self, vendor: str | None = None, kind: str | None = None
-    ) -> list[ReceivedEvent]:
+    def events(self, vendor: str | None = None, kind: str | None = None) -> list[ReceivedEvent]:
         """A snapshot of received events, oldest first, optionally filtered."""
         with self._changed:
             return self._select_events(vendor, kind)
@@ -142,9 +140,7 @@ class Recorder:
         what = _describe("request", n, path=path, vendor=vendor)
         return self._wait(lambda: self._select_requests(path, vendor), n, timeout, what)
 
-    def _wait(
-        self, select: Callable[[], list[_T]], n: int, timeout: float, what: str
-    ) -> list[_T]:
+    def _wait(self, select: Callable[[], list[_T]], n: int, timeout: float, what: str) -> list[_T]:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -178,8 +174,7 @@ class Recorder:
         for r in requests[-20:]:
             fault = f" fault={r.fault}" if r.fault else ""
             lines.append(
-                f"  {r.method} {r.path} vendor={r.vendor} status={r.status}{fault}"
-                f" events={len(r.events)}"
+                f"  {r.method} {r.path} vendor={r.vendor} status={r.status}{fault} events={len(r.events)}"
             )
         if len(requests) > 20:
             lines.insert(2, f"  ... {len(requests) - 20} earlier request(s) not shown")

@@ -64,9 +64,7 @@ def encode_response(
     """The full HTTP/1.1 response as one bytes object, so it can be sent in a single write."""
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
     lines.extend(
-        f"{name}: {value}\r\n"
-        for name, value in headers.items()
-        if name.lower() not in _FRAMING_HEADERS
+        f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() not in _FRAMING_HEADERS
     )
     has_body = status >= 200 and status not in _NO_BODY_STATUSES
     if has_body:
@@ -366,9 +364,7 @@ class FakeServer:
 
     # -- inspection ------------------------------------------------------------------------
 
-    def requests(
-        self, *, path: str | None = None, vendor: str | None = None
-    ) -> list[RecordedRequest]:
+    def requests(self, *, path: str | None = None, vendor: str | None = None) -> list[RecordedRequest]:
         """Every recorded request, oldest first (inspection requests are not recorded)."""
         return self._recorder.requests(path=path, vendor=vendor)
 

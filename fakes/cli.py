@@ -28,9 +28,7 @@ def build_parser(prog: str = "python -m fakes") -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)"
     )
-    serve.add_argument(
-        "-v", "--verbose", action="store_true", help="log one line per request on stderr"
-    )
+    serve.add_argument("-v", "--verbose", action="store_true", help="log one line per request on stderr")
     return parser
 
 

@@ -159,9 +159,9 @@ def check_payload(
     now: float | None = None,
 ) -> list[Finding]:
     """Like `validate_payload`, but each message comes with its scope and event index."""
-    return _Checker(
-        ga360=ga360, firebase=firebase, now=time.time() if now is None else now
-    ).check(payload, body_size)
+    return _Checker(ga360=ga360, firebase=firebase, now=time.time() if now is None else now).check(
+        payload, body_size
+    )
 
 
 def _message(code: str, description: str, field_path: str | None = None) -> dict[str, Any]:
@@ -230,9 +230,7 @@ class _Checker:
                 "request",
             )
         for name in _duplicates(payload):
-            self.add(
-                "NAME_DUPLICATED", f"Field [{name}] appears more than once.", name, "request"
-            )
+            self.add("NAME_DUPLICATED", f"Field [{name}] appears more than once.", name, "request")
         for name in payload:
             if name not in TOP_LEVEL_FIELDS:
                 self.parse_error(f"{name}: Cannot find field.")
@@ -266,8 +264,7 @@ class _Checker:
         elif self.enforce and not self.firebase and _CLIENT_ID_FORMAT.match(value) is None:
             self.add(
                 "VALUE_INVALID",
-                f"client_id [{value}] has invalid format. It should be in <number>.<number> "
-                "format.",
+                f"client_id [{value}] has invalid format. It should be in <number>.<number> format.",
                 "client_id",
                 "request",
             )
@@ -307,9 +304,7 @@ class _Checker:
         for key in _STRING_FIELDS:
             if key in payload and not isinstance(payload[key], str):
                 self.parse_error(f"{key}: must be a string.")
-        if "non_personalized_ads" in payload and not isinstance(
-            payload["non_personalized_ads"], bool
-        ):
+        if "non_personalized_ads" in payload and not isinstance(payload["non_personalized_ads"], bool):
             self.parse_error("non_personalized_ads: must be a boolean.")
         consent = payload.get("consent")
         if consent is None:
@@ -359,9 +354,7 @@ class _Checker:
         for key in entry:
             if key not in USER_PROPERTY_FIELDS:
                 self.parse_error(f"(user_properties.{name}) {key}: Cannot find field.")
-        if name in RESERVED_USER_PROPERTY_NAMES or name.startswith(
-            RESERVED_USER_PROPERTY_PREFIXES
-        ):
+        if name in RESERVED_USER_PROPERTY_NAMES or name.startswith(RESERVED_USER_PROPERTY_PREFIXES):
             self.add(
                 "NAME_RESERVED",
                 f"User property name [{name}] is reserved.",
@@ -401,22 +394,17 @@ class _Checker:
     def check_events(self, payload: dict[str, Any]) -> None:
         events = payload.get("events")
         if events is None:
-            self.add(
-                "VALUE_REQUIRED", "Measurement requires at least one event.", "events", "request"
-            )
+            self.add("VALUE_REQUIRED", "Measurement requires at least one event.", "events", "request")
             return
         if not isinstance(events, list):
             self.parse_error("events: must be a list.")
             return
         if not events:
-            self.add(
-                "VALUE_REQUIRED", "Measurement requires at least one event.", "events", "request"
-            )
+            self.add("VALUE_REQUIRED", "Measurement requires at least one event.", "events", "request")
         elif len(events) > MAX_EVENTS:
             self.add(
                 "EXCEEDED_MAX_ENTITIES",
-                f"Measurement has {len(events)} events; at most {MAX_EVENTS} are allowed per "
-                "request.",
+                f"Measurement has {len(events)} events; at most {MAX_EVENTS} are allowed per request.",
                 "events",
                 "request",
             )
@@ -432,9 +420,7 @@ class _Checker:
                 self.parse_error(f"(events[{i}]) {key}: Cannot find field.", i)
         name = event.get("name")
         if name is None:
-            self.add(
-                "VALUE_REQUIRED", f"Event at index: [{i}] requires a name.", "events", "event", i
-            )
+            self.add("VALUE_REQUIRED", f"Event at index: [{i}] requires a name.", "events", "event", i)
         elif not isinstance(name, str):
             self.parse_error(f"(events[{i}]) name: must be a string.", i)
         else:
@@ -458,9 +444,7 @@ class _Checker:
                 "event",
                 i,
             )
-        elif name in RESERVED_EVENT_NAMES or (
-            not self.firebase and name in APP_ONLY_EVENT_NAMES
-        ):
+        elif name in RESERVED_EVENT_NAMES or (not self.firebase and name in APP_ONLY_EVENT_NAMES):
             self.add(
                 "NAME_RESERVED",
                 f"Event at index: [{i}] has name [{name}] which is reserved.",
@@ -483,8 +467,7 @@ class _Checker:
         if len(params) > MAX_PARAMS:
             self.add(
                 "EXCEEDED_MAX_ENTITIES",
-                f"Event at index: [{i}] has {len(params)} parameters; at most {MAX_PARAMS} are "
-                "allowed.",
+                f"Event at index: [{i}] has {len(params)} parameters; at most {MAX_PARAMS} are allowed.",
                 "events.params",
                 scope,
                 i,
@@ -669,15 +652,11 @@ def _stream_problems(request: FakeRequest) -> list[str]:
     if not request.query_value("api_secret"):
         problems.append("api_secret is missing: Google does not record the request.")
     if not request.query_value("measurement_id") and not request.query_value("firebase_app_id"):
-        problems.append(
-            "measurement_id or firebase_app_id is missing: Google does not record the request."
-        )
+        problems.append("measurement_id or firebase_app_id is missing: Google does not record the request.")
     return problems
 
 
-def _event_time(
-    payload: dict[str, Any], event: dict[str, Any], now: float, *, clamp: bool
-) -> float | None:
+def _event_time(payload: dict[str, Any], event: dict[str, Any], now: float, *, clamp: bool) -> float | None:
     """Epoch seconds from the event's, else the request's, timestamp_micros.
 
     With `clamp` (RELAXED) a time over 72 h old is reset to 72 h ago, as Google does.

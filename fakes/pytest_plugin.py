@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 class FakeServerFactory(Protocol):
     """Starts an extra FakeServer; every one it started is stopped at teardown."""
 
-    def __call__(
-        self, vendors: Sequence[VendorFake] | None = None, **options: Any
-    ) -> FakeServer: ...
+    def __call__(self, vendors: Sequence[VendorFake] | None = None, **options: Any) -> FakeServer: ...
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ provider alike, so a provider stays small, pure and easy to certify.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import threading
 import time
@@ -120,39 +119,6 @@ _mapping = threading.local()
 """(provider, context view) while a provider maps an event that carries its own session."""
 
 
-def _honouring_event_session(map_event: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a provider's `map_event` so that `self.context` shows the event's session, if any."""
-
-    @functools.wraps(map_event)
-    def wrapper(self: BaseTelemetryProvider, event: Event) -> Any:
-        session = getattr(event, "session", None)
-        if session is None:
-            return map_event(self, event)
-        previous = getattr(_mapping, "bound", None)
-        _mapping.bound = (self, _EventSessionContext(self._context, session))
-        try:
-            return map_event(self, event)
-        finally:
-            _mapping.bound = previous
-
-    wrapper.honours_event_session = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _admitting(map_event: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a provider's `map_event` so the manager's policy and schema decide first (`admit`)."""
-
-    @functools.wraps(map_event)
-    def wrapper(self: BaseTelemetryProvider, event: Event) -> Any:
-        admitted = self.admit(event)
-        if admitted is None:
-            return None
-        return map_event(self, admitted)
-
-    wrapper.admits_events = True  # type: ignore[attr-defined]
-    return wrapper
-
-
 class BaseTelemetryProvider:
     """Base class of every provider. Subclasses set the class attributes and three methods.
 
@@ -179,15 +145,6 @@ class BaseTelemetryProvider:
         config.register_secrets()
         self._submit: Callable[[Event], None] | None = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("map_event")
-        if callable(own) and not getattr(own, "admits_events", False):
-            own = _admitting(own)
-            setattr(cls, "map_event", own)  # noqa: B010 - mypy: no method assignment
-        if callable(own) and not getattr(own, "honours_event_session", False):
-            setattr(cls, "map_event", _honouring_event_session(own))  # noqa: B010 - mypy: no method assignment
-
     @property
     def context(self) -> TelemetryContext:
         """The run's context; inside `map_event` of an event with its own `session`, a view of it
@@ -200,6 +157,28 @@ class BaseTelemetryProvider:
     @context.setter
     def context(self, value: TelemetryContext) -> None:
         self._context = value
+
+    # -- what the engine calls ----------------------------------------------------------------
+
+    def describe(self, event: Event) -> dict[str, Any] | None:
+        """The wire form of one event, as the engine asks for it (worker thread).
+
+        The manager's policy and schema decide first (`admit`); then `map_event` maps what was
+        admitted, seeing the event's own session (a browser session) as `self.context.session`
+        when it carries one. Providers implement `map_event`, never this.
+        """
+        admitted = self.admit(event)
+        if admitted is None:
+            return None
+        session = admitted.session
+        if session is None:
+            return self.map_event(admitted)
+        previous = getattr(_mapping, "bound", None)
+        _mapping.bound = (self, _EventSessionContext(self._context, session))
+        try:
+            return self.map_event(admitted)
+        finally:
+            _mapping.bound = previous
 
     # -- what a provider describes -------------------------------------------------------------
 

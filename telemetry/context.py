@@ -18,7 +18,8 @@ log = get_logger("telemetry.context")
 
 TABLE = "analytics_metadata"
 CLIENT_ID_KEY = "client_id"
-_BUSY_TIMEOUT_SECONDS = 2.0
+_BUSY_TIMEOUT_SECONDS = 5.0
+"""How long a first run waits for another process creating the same database (normally ~0)."""
 
 
 @dataclass(frozen=True)

@@ -596,7 +596,7 @@ class ProviderWorker:
             return None
         provider.mapping(event)
         try:
-            mapped = provider.map_event(event)
+            mapped = provider.describe(event)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
             self._drop(1, "mapping_error", f"map_event raised {type(exc).__name__}: {exc}")
             return None

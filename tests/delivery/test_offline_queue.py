@@ -35,8 +35,7 @@ def _run_child(code: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-CHILD = (
-    """
+CHILD = """
     import sys, time
     from telemetry import AmplitudeConfig, DeliveryOptions, TelemetryManager
     base, db, spool, count, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
@@ -52,9 +51,7 @@ CHILD = (
     print("tracked", flush=True)
     if mode == "wait-spooled":
         time.sleep(60)
-"""
-    .replace("AMPLITUDE_KEY", AMPLITUDE_KEY)
-)
+""".replace("AMPLITUDE_KEY", AMPLITUDE_KEY)
 
 
 class TestUndeliveredEventsSurviveTheRun:

@@ -30,9 +30,7 @@ def ga4_server(fake_server_factory: Any) -> FakeServer:
 
 
 @pytest.fixture
-def post_ga4(
-    session: requests.Session, ga4_server: FakeServer
-) -> Callable[..., requests.Response]:
+def post_ga4(session: requests.Session, ga4_server: FakeServer) -> Callable[..., requests.Response]:
     """POST a JSON body to GA4 /mp/collect (debug=True: /debug/mp/collect) on `ga4_server`."""
 
     def post(body: Any, *, debug: bool = False, query: str = GA4_QUERY, **kw: Any) -> Any:

@@ -113,4 +113,3 @@ class TestMainFunction:
             port = taken.getsockname()[1]
             assert main(["serve", "--port", str(port)]) == 1
         assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
-

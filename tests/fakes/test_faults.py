@@ -72,9 +72,7 @@ class TestWhichRequestsAreHit:
         assert session.post(ga4_server.url(COLLECT), json=BODY).status_code == 204
         assert session.post(ga4_server.url("/debug/mp/collect"), json=BODY).status_code == 502
 
-    def test_fault_without_route_hits_every_vendor_route_but_not_inspection(
-        self, ga4_server, session
-    ):
+    def test_fault_without_route_hits_every_vendor_route_but_not_inspection(self, ga4_server, session):
         """route=None covers vendor routes; /_fakes/ stays usable for the test."""
         ga4_server.faults.add("status", status=503)
         assert session.post(ga4_server.url(COLLECT), json=BODY).status_code == 503

@@ -214,8 +214,7 @@ class TestValidationRules:
         (message,) = validate_payload(mutated(lambda p: p["events"][0].update(names="x")), now=NOW)
         assert "fieldPath" not in message
         assert message["description"] == (
-            "Unable to parse Measurement Protocol JSON payload. (events[0]) names: Cannot find "
-            "field."
+            "Unable to parse Measurement Protocol JSON payload. (events[0]) names: Cannot find field."
         )
 
     def test_body_size_defaults_to_the_compact_json_encoding(self):
@@ -408,9 +407,7 @@ class TestDebugEndpoint:
         """JSON objects with a repeated key give NAME_DUPLICATED."""
         body = b'{"client_id": "1.2", "events": [{"name": "e", "params": {"a": 1, "a": 2}}]}'
         response = session.post(ga4_server.url("/debug/mp/collect"), data=body)
-        assert codes(response.json()["validationMessages"]) == [
-            ("events.params", "NAME_DUPLICATED")
-        ]
+        assert codes(response.json()["validationMessages"]) == [("events.params", "NAME_DUPLICATED")]
 
     def test_body_that_is_not_json_gets_a_parse_error(self, session, ga4_server):
         """Unparseable JSON is reported as VALUE_INVALID without a fieldPath."""

@@ -193,9 +193,7 @@ class TestHttpHandling:
 
     def test_connection_close_header_is_honoured(self, ga4_server):
         """`Connection: close` ends the connection after the answer."""
-        answer = raw_exchange(
-            ga4_server, b"GET /_fakes/health HTTP/1.1\r\nConnection: close\r\n\r\n"
-        )
+        answer = raw_exchange(ga4_server, b"GET /_fakes/health HTTP/1.1\r\nConnection: close\r\n\r\n")
         assert answer.endswith(b'"status": "ok", "vendors": {"ga4": ["/mp/collect", '
                                b'"/debug/mp/collect"]}}')  # fmt: skip
 

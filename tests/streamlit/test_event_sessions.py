@@ -58,7 +58,7 @@ class TestEventSessions:
         browser = Session("browser-session-2", time.time() - 60)
         with manager_for(spec, fake_server, tmp_path) as manager:
             provider = manager.providers[0]
-            mapped = provider.map_event(Event(EVENT, "clicked", {}, time.time(), 1, "ab", browser))
+            mapped = provider.describe(Event(EVENT, "clicked", {}, time.time(), 1, "ab", browser))
             assert provider.context is manager.context  # the view exists only while mapping
 
         assert mapped is not None
