@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import socket
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -11,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from .base import ContractBase
-from .harness import capture_connects
+from .harness import capture_connects, capture_log_lines
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -20,31 +19,11 @@ if TYPE_CHECKING:
     from .spec import ProviderSpec
 
 
-class _Everything(logging.Handler):
-    """Keeps every record, formatted the way a handler would print it."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture
 def every_log_line() -> Iterator[list[str]]:
     """Every log record of every logger, at DEBUG, while the test runs."""
-    handler = _Everything()
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler.lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+    with capture_log_lines() as lines:
+        yield lines
 
 
 def _closed_port() -> int:

@@ -170,15 +170,16 @@ class BaseTelemetryProvider:
         admitted = self.admit(event)
         if admitted is None:
             return None
-        session = admitted.session
-        if session is None:
-            return self.map_event(admitted)
+        # While mapping, `clean_params` may reuse (or fill) the event's shared cleaning cache.
+        self.__dict__["_cleaning"] = event
         previous = getattr(_mapping, "bound", None)
-        _mapping.bound = (self, _EventSessionContext(self._context, session))
+        if admitted.session is not None:
+            _mapping.bound = (self, _EventSessionContext(self._context, admitted.session))
         try:
             return self.map_event(admitted)
         finally:
             _mapping.bound = previous
+            self.__dict__["_cleaning"] = None
 
     # -- what a provider describes -------------------------------------------------------------
 
@@ -231,10 +232,6 @@ class BaseTelemetryProvider:
             self.privacy_stats.add(report)
             return dict(cleaned)
         return self.policy.clean_params(sanitize_params(params, where=where), self.privacy_stats)
-
-    def mapping(self, event: Event | None) -> None:
-        """Called by the engine around `map_event`: which event's params `clean_params` may cache."""
-        self.__dict__["_cleaning"] = event
 
     # -- privacy: the manager's policy, as this provider applies it (worker thread) -------------
 

@@ -594,14 +594,11 @@ class ProviderWorker:
         if self._bucket is not None and not self._bucket.allow(event.time):
             self._drop(1, "rate_limited")
             return None
-        provider.mapping(event)
         try:
             mapped = provider.describe(event)
         except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
             self._drop(1, "mapping_error", f"map_event raised {type(exc).__name__}: {exc}")
             return None
-        finally:
-            provider.mapping(None)
         if mapped is None:
             self._drop(1, "invalid_event")
             return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from contract_tests.harness import capture_log_lines
 from telemetry import AmplitudeTelemetryProvider, GA4TelemetryProvider, TelemetryManager
 from telemetry.consent import Consent
 from telemetry.mixpanel_provider import MixpanelConfig, MixpanelTelemetryProvider
@@ -42,29 +42,11 @@ def leaks(texts: list[str]) -> list[str]:
     return [t[:200] for t in texts for s in SECRETS for f in forms(s) if f in t]
 
 
-class _Everything(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture
 def every_log_line() -> Iterator[list[str]]:
-    """Every record of every logger at DEBUG while the test runs (the root logger restored after)."""
-    handler = _Everything()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler.lines
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+    """Every log record of every logger, at DEBUG, while the test runs."""
+    with capture_log_lines() as lines:
+        yield lines
 
 
 def all_providers(base: str) -> list[tuple[type[Any], Any]]:
