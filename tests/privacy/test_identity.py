@@ -101,9 +101,13 @@ class TestTheOnlyIdentifierIsTheRandomClientId:
         requests = fake.requests(vendor="mixpanel")
         assert {r.path for r in requests} == {"/track", "/engage"}
         for request in requests:
-            form = parse_qs(request.body.decode())
-            assert form["ip"] == ["0"]
-            for item in json.loads(form["data"][0]):
+            if request.path == "/track":  # a JSON body; the switches are in the query
+                fields, items = request.query, json.loads(request.body)
+            else:  # /engage: a form
+                fields = parse_qs(request.body.decode())
+                items = json.loads(fields["data"][0])
+            assert fields["ip"] == ["0"]
+            for item in items:
                 properties = item.get("properties", item)
                 assert (
                     properties.get("distinct_id", properties.get("$distinct_id")) == manager.get_client_id()

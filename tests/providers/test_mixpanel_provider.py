@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -67,7 +67,7 @@ def provider(cfg: MixpanelConfig | None = None) -> MixpanelTelemetryProvider:
 
 
 class TestEventsGoToTrack:
-    def test_events_are_posted_as_form_data_with_verbose_answers_and_no_geolocation(
+    def test_events_are_posted_as_a_json_array_with_verbose_answers_and_no_geolocation(
         self, make_manager: MakeManager, mixpanel: FakeServer
     ) -> None:
         manager = make_manager([(MixpanelTelemetryProvider, config(mixpanel.base_url))])
@@ -75,10 +75,9 @@ class TestEventsGoToTrack:
         assert manager.flush(5.0)
 
         (request,) = mixpanel.requests(path="/track")
-        fields = form(request)
-        assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-        assert (fields["verbose"], fields["ip"]) == ("1", "0")
-        (item,) = json.loads(fields["data"])
+        assert request.headers["content-type"] == "application/json"
+        assert (request.query["verbose"], request.query["ip"]) == (["1"], ["0"])
+        (item,) = json.loads(request.body)
         assert item["event"] == "workflow_started"
         assert item["properties"]["workflow_type"] == "event_based"
         assert item["properties"]["token"] == TOKEN
@@ -294,7 +293,9 @@ def accepted_by_the_fake(mapped: dict[str, Any]) -> None:
     encoded = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False).encode()
     request = provider().build_request([encoded])
     headers = {k.lower(): v for k, v in request.headers.items()}
-    handled = MixpanelFake().handle(FakeRequest("POST", "/track", {}, headers, request.body))
+    split = urlsplit(request.url)
+    query = parse_qs(split.query)
+    handled = MixpanelFake().handle(FakeRequest("POST", split.path, query, headers, request.body))
     assert json.loads(handled.response.body) == {"status": 1, "error": None}
     (received,) = handled.events
     assert received.accepted, received.problems
