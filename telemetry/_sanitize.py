@@ -26,6 +26,7 @@ MAX_STRING = 10_000
 
 JSONValue = Any
 _MAX_INT_BITS = 63
+_SAFE_SCALARS = frozenset({bool, type(None)})
 
 
 class _Drop:
@@ -84,6 +85,14 @@ def _sanitize_mapping(mapping: Mapping[Any, Any], depth: int, where: str) -> dic
         log.debug("%s: mapping could not be read; dropped", where)
         return DROP
     for key, value in items[:MAX_ITEMS]:
+        kind = type(value)
+        if type(key) is str and key.isascii() and (
+            kind in _SAFE_SCALARS
+            or (kind is str and len(value) <= MAX_STRING and value.isascii())
+            or (kind is int and value.bit_length() <= _MAX_INT_BITS)
+        ):
+            out[key] = value  # the common case, already JSON-safe
+            continue
         name = _key(key, where)
         if name is None:
             continue

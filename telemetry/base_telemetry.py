@@ -9,6 +9,7 @@ provider alike, so a provider stays small, pure and easy to certify.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -270,12 +271,14 @@ class BaseTelemetryProvider:
     def enrich_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """`params` plus session_id, runtime and lib_version; enrichment wins over a caller key."""
         enriched = dict(params or {})
-        for key in ENRICHMENT_KEYS:
-            if key in enriched:
-                log.debug("%s: caller param %r is reserved for enrichment; replaced", self.name, key)
+        if log.isEnabledFor(logging.DEBUG):
+            for key in ENRICHMENT_KEYS:
+                if key in enriched:
+                    log.debug("%s: caller param %r is reserved for enrichment; replaced", self.name, key)
+        context = self.context
         enriched["session_id"] = self.session_value()
-        enriched["runtime"] = self.context.runtime
-        enriched["lib_version"] = self.context.lib_version
+        enriched["runtime"] = context.runtime
+        enriched["lib_version"] = context.lib_version
         return enriched
 
     @property

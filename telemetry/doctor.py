@@ -242,9 +242,9 @@ def inspect_database(path: str | os.PathLike[str] | None, source: str | None = N
 
 
 def _send(request: Any, timeout: float) -> HttpResponse | TransportFailure:
-    from .delivery.http import RequestsTransport
+    from .delivery.http import default_transport
 
-    transport = RequestsTransport()
+    transport = default_transport()
     try:
         return transport.send(request, timeout)
     finally:

@@ -236,6 +236,10 @@ class PiiGuard:
         homes = self.policy.home_dirs if self.policy.home_dirs is not None else current_home_dirs()
         self._homes = _home_pattern(homes)
         self._names = _name_pattern(names)
+        # Text -> (redacted text, kinds found): params repeat a small vocabulary (plans, pages,
+        # labels), so most strings are scanned once. Valid while the registered secrets are.
+        self._memo: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
+        self._memo_secrets = -1
 
     # -- text ------------------------------------------------------------------------------
 
@@ -261,6 +265,22 @@ class PiiGuard:
         return text, kinds
 
     def _redact_into(self, text: str, kinds: dict[str, int]) -> str:
+        if len(text) > _MEMO_MAX_TEXT:
+            return self._redact_uncached(text, kinds)
+        if self._memo_secrets != len(_log._secrets) or len(self._memo) >= _MEMO_MAX_ENTRIES:
+            self._memo = {}
+            self._memo_secrets = len(_log._secrets)
+        memo = self._memo
+        known = memo.get(text)
+        if known is None:
+            found: dict[str, int] = {}
+            known = (self._redact_uncached(text, found), tuple(found.items()))
+            memo[text] = known
+        for kind, count in known[1]:
+            kinds[kind] = kinds.get(kind, 0) + count
+        return known[0]
+
+    def _redact_uncached(self, text: str, kinds: dict[str, int]) -> str:
         findings = self.findings(text)
         if not findings:
             return text
@@ -277,6 +297,12 @@ class PiiGuard:
             return text
         pieces.append(text[last:])
         return "".join(pieces)
+
+    def is_personal(self, text: str) -> bool:
+        """Whether `text` holds a finding whose action is not "keep" (memoised like `redact`)."""
+        kinds: dict[str, int] = {}
+        self._redact_into(text, kinds)
+        return bool(kinds)
 
     def is_identifier_key(self, key: str) -> bool:
         """Whether a param name is one only a user identifier would have (`IDENTIFIER_KEYS`)."""
@@ -403,6 +429,9 @@ def _registered_secrets() -> tuple[str, ...]:
 
 
 _PLAIN = frozenset({int, float, bool})
+_MEMO_MAX_TEXT = 256
+_MEMO_MAX_ENTRIES = 4096
+"""The guard's memo of scanned strings is emptied when it reaches this size (bounded memory)."""
 
 
 def _nothing_to_find(text: str) -> bool:

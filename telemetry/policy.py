@@ -403,10 +403,9 @@ class EventPolicy:
     def admit(self, provider: BaseTelemetryProvider, event: Event) -> Event | None:
         """The event `provider` may send (its name repaired when it is not valid Unicode, in
         "normalise" mode), or None; a refusal is logged once per name and counted."""
-        stats = provider.privacy_stats
         name = event.name
         if event.kind == EVENT and isinstance(name, str) and self._personal(name):
-            stats.event_dropped("pii")
+            provider.privacy_stats.event_dropped("pii")
             self._log_once(provider.name, "<personal>", "pii", "an event whose name contains personal data")
             return None
         schema = self.schema
@@ -414,14 +413,14 @@ class EventPolicy:
             problems = schema.check(event.kind, name, event.params)
             if problems:
                 if schema.strict:
-                    stats.event_dropped("schema")
+                    provider.privacy_stats.event_dropped("schema")
                     self._log_once(provider.name, name, "schema", "; ".join(problems[:5]), dropped=True)
                     return None
                 self._log_once(provider.name, name, "schema", "; ".join(problems[:5]), dropped=False)
         if self.mode != "normalise":
             rule_problems = provider.event_problems(event)
             if rule_problems:
-                stats.event_dropped("policy")
+                provider.privacy_stats.event_dropped("policy")
                 self._log_once(provider.name, name, "policy", "; ".join(rule_problems[:5]), dropped=True)
                 return None
         elif isinstance(name, str) and valid_text(name) is not name:
@@ -443,8 +442,7 @@ class EventPolicy:
     # -- helpers -----------------------------------------------------------------------------
 
     def _personal(self, text: str) -> bool:
-        guard = self.guard
-        return any(guard.policy.action_for(f.kind) != "keep" for f in guard.findings(text))
+        return self.guard.is_personal(text)
 
     def _log_once(self, provider: str, name: Any, reason: str, detail: str, *, dropped: bool = True) -> None:
         key = (provider, name if isinstance(name, str) else type(name).__name__, reason)

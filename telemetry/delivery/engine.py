@@ -37,9 +37,11 @@ class DeliveryEngine:
         self._workers = tuple(ProviderWorker(p, options, _spool_for(p, options)) for p in providers)
         self._closed = False
         if self._workers:
-            # Imported here, on the constructing thread: a first import of requests inside a
-            # worker races with the application's own imports and warning filters.
-            import requests  # noqa: F401
+            # Imported here, on the constructing thread: a first import of an HTTP library inside
+            # a worker races with the application's own imports and warning filters.
+            from .http import preload
+
+            preload()
 
             _register(self)
             for worker in self._workers:

@@ -1,93 +1,67 @@
-"""Sends one HttpRequest with `requests` (one keep-alive Session per worker thread).
+"""How the engine sends one HttpRequest: the standard library's `http.client` by default,
+`requests` when the environment configures a proxy.
 
-`requests` is imported when the first worker starts, not when `telemetry` is imported.
+A worker sends a few hundred requests a second at most, all to one or two origins, so it keeps one
+keep-alive connection per origin. `http.client` costs about a third of `requests`' client time per
+request (`make bench`, "transport"), which on GA4's 25-event batches decides the throughput. Proxy
+rules (`HTTPS_PROXY`, `NO_PROXY`, proxy authentication, CONNECT tunnels) are `requests`' job: with
+a proxy variable set, every request goes through it. Both verify certificates against the bundle
+`requests` uses (`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, else certifi's, else the system's).
+
+Neither library is imported with `telemetry`: `preload()` runs when an engine is built, on the
+application's thread, so a worker never performs a first import.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from .._log import guard_third_party_logger, redact
 from .._version import installed_version
-from .types import HttpRequest, HttpResponse, TransportFailure
+from .types import Transport
 
-if TYPE_CHECKING:
-    import requests
+__all__ = ["CONNECT_TIMEOUT_SECONDS", "default_transport", "preload", "proxy_configured"]
 
 CONNECT_TIMEOUT_SECONDS = 2.0
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
 
 
-class RequestsTransport:
-    """A blocking HTTP sender for one worker thread; every failure becomes a TransportFailure."""
-
-    def __init__(self) -> None:
-        import requests
-
-        # urllib3 logs each request line at DEBUG, query string (GA4's api_secret) included.
-        guard_third_party_logger("urllib3.connectionpool")
-        self._requests = requests
-        self._session: requests.Session = requests.Session()
-        # The environment (proxies, CA bundle) is read once here, not on every request, which is
-        # where requests spends much of its per-call time.
-        self._session.trust_env = False
-        self._verify: bool | str = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
-        self._proxies: dict[str, dict[str, str]] = {}
-        self._headers = {"User-Agent": f"telemetry-toolkit/{installed_version()}", "Accept": "*/*"}
-
-    def _proxies_for(self, url: str) -> dict[str, str]:
-        origin = "/".join(url.split("/", 3)[:3])
-        proxies = self._proxies.get(origin)
-        if proxies is None:
-            proxies = self._requests.utils.get_environ_proxies(origin)
-            self._proxies[origin] = proxies
-        return proxies
-
-    def send(self, request: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
-        """Send and return the response, or why there was none. Never raises."""
-        req = self._requests
-        timeout = max(timeout, 0.01)
-        try:
-            prepared = req.PreparedRequest()
-            prepared.prepare(
-                method=request.method,
-                url=request.url,
-                headers={**self._headers, **request.headers},
-                data=request.body,
-            )
-            response = self._session.send(
-                prepared,
-                timeout=(min(timeout, CONNECT_TIMEOUT_SECONDS), timeout),
-                allow_redirects=False,
-                proxies=self._proxies_for(request.url),
-                verify=self._verify,
-            )
-            return HttpResponse(
-                response.status_code,
-                response.content,
-                {k.lower(): v for k, v in response.headers.items()},
-            )
-        except req.exceptions.ConnectTimeout as exc:
-            return TransportFailure("connect", redact(str(exc)))
-        except req.exceptions.ReadTimeout as exc:
-            return TransportFailure("read_timeout", redact(str(exc)))
-        except req.exceptions.ConnectionError as exc:
-            if _is_refused(exc):
-                return TransportFailure("connect", redact(str(exc)))
-            return TransportFailure("connection_lost", redact(str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a transport must never raise into the worker
-            return TransportFailure("other", redact(f"{type(exc).__name__}: {exc}"))
-
-    def flush(self, timeout: float) -> bool:
-        """Nothing is held between requests."""
-        return True
-
-    def close(self) -> None:
-        self._session.close()
+def proxy_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment names a proxy (either case), so `requests` must apply its rules."""
+    env = os.environ if environ is None else environ
+    return any(env.get(name) or env.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
-def _is_refused(exc: BaseException) -> bool:
-    text = str(exc)
-    return "Connection refused" in text or "NewConnectionError" in text or "Failed to resolve" in text
+def preload() -> None:
+    """Import the sender `default_transport()` will build (on the caller's thread, once)."""
+    if proxy_configured():
+        from . import http_requests  # noqa: F401
+    else:
+        from . import http_stdlib  # noqa: F401
+
+
+def default_transport() -> Transport:
+    """The engine's HTTP sender for one worker thread."""
+    if proxy_configured():
+        from .http_requests import RequestsTransport
+
+        return RequestsTransport()
+    from .http_stdlib import HttpClientTransport
+
+    return HttpClientTransport()
+
+
+def user_agent() -> str:
+    return f"telemetry-toolkit/{installed_version()}"
+
+
+def ca_bundle() -> str | None:
+    """The CA bundle `requests` would verify with: its environment variables, then certifi."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        return bundle
+    try:
+        import certifi
+    except ImportError:  # no certifi: the system's store
+        return None
+    return str(certifi.where())

@@ -21,6 +21,9 @@ class DeliveryOptions:
     spool_path: an SQLite file for the offline queue (None: memory only). Undelivered events,
         and events in flight when the process ends or is killed, are sent by the next run.
     spool_max_events: events kept on disk per provider; beyond it the oldest are dropped (counted).
+    max_in_flight: requests a provider's worker keeps waiting for an answer while it prepares the
+        next batch (1: strictly one after another). Batches may then arrive out of order; every
+        vendor orders events by their own timestamps.
     """
 
     queue_capacity: int = 10_000
@@ -34,3 +37,4 @@ class DeliveryOptions:
     exit_grace: float = 1.0
     spool_path: str | os.PathLike[str] | None = None
     spool_max_events: int = 100_000
+    max_in_flight: int = 2

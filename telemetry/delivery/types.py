@@ -129,7 +129,11 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class Transport(Protocol):
-    """What delivers a provider's requests: HTTP by default, or a vendor SDK a provider brings."""
+    """What delivers a provider's requests: HTTP by default, or a vendor SDK a provider brings.
+
+    A transport may also offer `start(request, timeout)`, which writes the request and returns a
+    call that waits for the answer; the engine then prepares the next batch in between.
+    """
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
         """Deliver one request within `timeout`; never raises."""

@@ -14,11 +14,12 @@ import random
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._log import get_logger, redact
-from .http import RequestsTransport
+from .http import default_transport
 from .options import DeliveryOptions
 from .sampling import TokenBucket, sampled_in
 from .spool import Spool, SpooledEvent, SpoolError
@@ -66,6 +67,21 @@ class ProviderStats:
 
 
 _Encoded = tuple["Event", bytes]
+_Pending = Callable[[], "HttpResponse | TransportFailure"]
+_Answer = Outcome | TransportFailure | HttpResponse | _Pending
+"""An attempt under way: decided already (Outcome), failed or answered, or awaiting its answer."""
+
+
+class _Flight(NamedTuple):
+    """A batch whose request is written and whose answer is still to be read."""
+
+    batch: list[tuple[Event, bytes]]
+    route: str
+    answer: _Answer
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""Built once: `json.dumps` with options builds an encoder on every call."""
 DEFAULT_ROUTE = "default"
 
 
@@ -362,16 +378,39 @@ class ProviderWorker:
         self._deliver_events(pending)
 
     def _deliver_events(self, events: list[Event]) -> None:
+        """Encode and send in batches, keeping up to `max_in_flight` requests awaiting their answer
+        while the next batch is encoded."""
         if not events:
             return
-        by_route: dict[str, list[_Encoded]] = {}
-        for event in events:
-            item = self._encode(event)
-            if item is not None:
-                by_route.setdefault(self._route(event), []).append(item)
-        for route, encoded in by_route.items():
-            for batch in self._batches(encoded):
-                self._deliver_batch(batch, route)
+        flights: deque[_Flight] = deque()
+        depth = max(1, self.options.max_in_flight)
+        step = max(1, self.provider.batch_limits.max_events)
+        for start in range(0, len(events), step):
+            by_route: dict[str, list[_Encoded]] = {}
+            for event in events[start : start + step]:
+                item = self._encode(event)
+                if item is not None:
+                    by_route.setdefault(self._route(event), []).append(item)
+            for route, encoded in by_route.items():
+                for batch in self._batches(encoded):
+                    if len(flights) >= depth:
+                        self._land(flights.popleft())
+                    flight = self._launch(batch, route)
+                    if flight is not None:
+                        flights.append(flight)
+        while flights:
+            self._land(flights.popleft())
+
+    def _launch(self, batch: list[_Encoded], route: str) -> _Flight | None:
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            self._drop(len(batch), "shutdown")
+            return None
+        return _Flight(batch, route, self._start_attempt([data for _, data in batch], route))
+
+    def _land(self, flight: _Flight) -> None:
+        outcome = self._judge(flight.answer, len(flight.batch))
+        self._deliver_batch(flight.batch, flight.route, outcome)
 
     def _batches(self, encoded: list[_Encoded]) -> list[list[_Encoded]]:
         limits = self.provider.batch_limits
@@ -390,16 +429,23 @@ class ProviderWorker:
             batches.append(current)
         return batches
 
-    def _deliver_batch(self, batch: list[_Encoded], route: str = DEFAULT_ROUTE) -> None:
+    def _deliver_batch(
+        self, batch: list[_Encoded], route: str = DEFAULT_ROUTE, first: Outcome | None = None
+    ) -> None:
+        """Send `batch` until it is delivered, dropped or out of retries; `first` is the verdict
+        on an attempt already made."""
         options = self.options
         attempt = 0
         started = time.monotonic()
         while batch:
-            remaining = self._remaining()
-            if remaining is not None and remaining <= 0:
-                self._drop(len(batch), "shutdown")
-                return
-            outcome = self._attempt_send([data for _, data in batch], route)
+            if first is not None:
+                outcome, first = first, None
+            else:
+                remaining = self._remaining()
+                if remaining is not None and remaining <= 0:
+                    self._drop(len(batch), "shutdown")
+                    return
+                outcome = self._attempt_send([data for _, data in batch], route)
             if outcome.status == "ok":
                 self._sent += len(batch)
                 return
@@ -603,8 +649,7 @@ class ProviderWorker:
             self._drop(1, "invalid_event")
             return None
         try:
-            body = json.dumps(mapped, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            data = body.encode("utf-8")
+            data = _ENCODER.encode(mapped).encode("utf-8")
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
             return None
@@ -618,14 +663,24 @@ class ProviderWorker:
 
     def _attempt_send(self, encoded: list[bytes], route: str) -> Outcome:
         """One HTTP attempt for one batch, judged by the provider."""
-        provider = self.provider
+        return self._judge(self._start_attempt(encoded, route), len(encoded))
+
+    def _start_attempt(self, encoded: list[bytes], route: str) -> _Answer:
+        """Begin one attempt: the request is written, its answer not yet awaited."""
         if self._discarded:
             return Outcome("drop", "opted out")
         remaining = self._remaining()
         timeout = self.options.request_timeout
         if remaining is not None:
             timeout = min(timeout, remaining)
-        result = self._send(encoded, timeout, route)
+        return self._send(encoded, timeout, route)
+
+    def _judge(self, answer: _Answer, count: int) -> Outcome:
+        """Wait for the answer to an attempt and have the provider judge it."""
+        if isinstance(answer, Outcome):
+            return answer
+        provider = self.provider
+        result = answer() if callable(answer) else answer
         if isinstance(result, TransportFailure):
             self._last_error = f"{result.kind}: {result.message}"
             log.debug("%s: no answer (%s)", provider.name, self._last_error)
@@ -633,12 +688,10 @@ class ProviderWorker:
                 return Outcome("drop", "timeout")
             return Outcome.retry(result.kind)
         try:
-            outcome = provider.classify(result, len(encoded))
+            outcome = provider.classify(result, count)
         except Exception as exc:  # noqa: BLE001 - a classifier bug must not kill the worker
             outcome = Outcome.drop(f"classify raised {type(exc).__name__}")
-        log.debug(
-            "%s: HTTP %d for %d events -> %s", provider.name, result.status, len(encoded), outcome.status
-        )
+        log.debug("%s: HTTP %d for %d events -> %s", provider.name, result.status, count, outcome.status)
         if outcome.status != "ok":
             self._last_error = redact(f"HTTP {result.status}: {outcome.reason}")
         return outcome
@@ -650,7 +703,7 @@ class ProviderWorker:
         ceiling = min(options.backoff_max, options.backoff_base * (2 ** (attempt - 1)))
         return float(ceiling * random.uniform(0.5, 1.0))
 
-    def _send(self, encoded: list[bytes], timeout: float, route: str) -> HttpResponse | TransportFailure:
+    def _send(self, encoded: list[bytes], timeout: float, route: str) -> _Answer:
         try:
             if route == DEFAULT_ROUTE:
                 request = self.provider.build_request(encoded)
@@ -660,7 +713,15 @@ class ProviderWorker:
             return TransportFailure("other", redact(f"build_request raised {type(exc).__name__}: {exc}"))
         if self._transport is None:
             self._transport = self._create_transport()
-        return self._transport.send(request, timeout)
+        transport = self._transport
+        start = getattr(transport, "start", None)
+        if start is not None:
+            try:
+                pending: _Pending = start(request, timeout)
+            except Exception as exc:  # noqa: BLE001 - a transport must never stop the worker
+                return TransportFailure("other", redact(f"{type(exc).__name__}: {exc}"))
+            return pending
+        return transport.send(request, timeout)
 
     def _create_transport(self) -> Transport:
         try:
@@ -669,7 +730,7 @@ class ProviderWorker:
             name = self.provider.name
             log.warning("%s: its transport failed to start (%s); using HTTP", name, redact(repr(exc)))
             own = None
-        return own if own is not None else RequestsTransport()  # imported by the engine already
+        return own if own is not None else default_transport()  # preloaded by the engine
 
     def _drop(self, count: int, reason: str, detail: str | None = None) -> None:
         if count <= 0:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from telemetry import AmplitudeTelemetryProvider, DeliveryOptions, GA4TelemetryProvider, TelemetryManager
-from telemetry.delivery.http import RequestsTransport
+from telemetry.delivery.http_stdlib import HttpClientTransport
 
 from ._support import AMP_KEY, GA_SECRET, MEASUREMENT_ID, refused_endpoint, run_python
 from .conftest import MakeManager
@@ -105,7 +105,7 @@ class TestWorkHappensOffTheCallerThread:
             spy(provider, "map_event")
             spy(provider, "build_request")
             spy(provider, "classify")
-        spy(RequestsTransport, "send")
+        spy(HttpClientTransport, "start")
 
         manager = make_manager()
         manager.track_page_view("/home", "Home")
@@ -123,7 +123,7 @@ class TestWorkHappensOffTheCallerThread:
             "AmplitudeTelemetryProvider.map_event",
             "AmplitudeTelemetryProvider.build_request",
             "AmplitudeTelemetryProvider.classify",
-            "RequestsTransport.send",
+            "HttpClientTransport.start",
         }
         on_caller = [name for name, thread in seen if thread is threading.main_thread()]
         assert on_caller == []

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from telemetry._log import register_secret
+from telemetry.pii import _MEMO_MAX_ENTRIES as MEMO_MAX_ENTRIES
 from telemetry.pii import IDENTIFIER_KEYS, PiiGuard, PiiPolicy, looks_like_secret
 from telemetry.policy import EventPolicy
 
@@ -243,6 +245,37 @@ class TestPolicy:
             guard.redact(text)
 
         assert time.monotonic() - started < 2.0  # linear scans take milliseconds; quadratic ones, minutes
+
+
+class TestTheGuardRemembersWhatItScanned:
+    """Params repeat a small vocabulary, so the guard keeps its verdict per string; the memo must
+    never keep a verdict that has become wrong, nor grow without bound."""
+
+    def test_a_value_scanned_before_a_secret_was_configured_is_redacted_after(self) -> None:
+        guard = PiiGuard(ALICE)
+        value = "token memo-secret-value-9f3e2d1c0b"
+        assert guard.clean_params({"note": value})[0] == {"note": value}
+
+        register_secret("memo-secret-value-9f3e2d1c0b")
+
+        cleaned, report = guard.clean_params({"note": value})
+        assert "memo-secret-value-9f3e2d1c0b" not in json.dumps(cleaned)
+        assert report.redacted == {"secret": 1}
+
+    def test_a_remembered_finding_is_counted_every_time_it_is_seen(self) -> None:
+        guard = PiiGuard(ALICE)
+
+        reports = [guard.clean_params({"contact": "mail me at a@example.com"})[1] for _ in range(3)]
+
+        assert [r.redacted for r in reports] == [{"email": 1}] * 3
+
+    def test_the_memo_stays_bounded(self) -> None:
+        guard = PiiGuard(ALICE)
+
+        for n in range(3 * MEMO_MAX_ENTRIES):
+            guard.redact(f"page-{n}")
+
+        assert len(guard._memo) <= MEMO_MAX_ENTRIES
 
 
 class TestThroughAManager:

@@ -1,0 +1,201 @@
+"""`HttpClientTransport`: the engine's default sender, on the standard library's `http.client`."""
+
+from __future__ import annotations
+
+import http.client
+import select
+import socket
+import ssl
+from collections.abc import Callable
+
+from .._log import redact
+from .http import CONNECT_TIMEOUT_SECONDS, ca_bundle, user_agent
+from .types import HttpRequest, HttpResponse, TransportFailure
+
+__all__ = ["HttpClientTransport", "tls_context"]
+
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+"""A reused connection the server had already closed: the request was not read, send it again."""
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificate and host name verified, against the bundle `requests` would use."""
+    import os
+
+    bundle = ca_bundle()
+    if bundle and os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
+
+
+_Origin = tuple[str, str, int]
+MAX_IDLE_PER_ORIGIN = 4
+
+
+class HttpClientTransport:
+    """A blocking sender for one worker thread; keep-alive connections per origin; never raises.
+
+    `start` takes an idle connection (or opens one) and writes the request; the call it returns
+    reads the answer and puts the connection back. A worker with two requests in flight holds two
+    connections to the vendor.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._open: set[http.client.HTTPConnection] = set()
+        self._targets: dict[str, tuple[_Origin, str]] = {}
+        self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
+        self._tls: ssl.SSLContext | None = None
+
+    def send(self, request: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
+        """Send and return the response, or why there was none."""
+        return self.start(request, timeout)()
+
+    def start(self, request: HttpRequest, timeout: float) -> Callable[[], HttpResponse | TransportFailure]:
+        """Write the request now; the returned call waits for the answer.
+
+        The worker encodes its next batch in between, while the vendor works on this one.
+        """
+        timeout = max(timeout, 0.01)
+        try:
+            origin, target = self._target(request.url)
+        except ValueError as exc:
+            failure = TransportFailure("other", redact(f"bad URL: {exc}"))
+            return lambda: failure
+        headers = {**self._headers, **request.headers}
+        reused, written = self._write(origin, target, request, headers, timeout)
+
+        def finish() -> HttpResponse | TransportFailure:
+            result = written if isinstance(written, BaseException) else self._read(origin, written)
+            if reused and isinstance(result, _STALE):
+                _, again = self._write(origin, target, request, headers, timeout, fresh=True)
+                result = again if isinstance(again, BaseException) else self._read(origin, again)
+            return _failure(result) if isinstance(result, BaseException) else result
+
+        return finish
+
+    def _write(
+        self,
+        origin: _Origin,
+        target: str,
+        request: HttpRequest,
+        headers: dict[str, str],
+        timeout: float,
+        *,
+        fresh: bool = False,
+    ) -> tuple[bool, http.client.HTTPConnection | BaseException]:
+        """Write the request on an idle connection (a new one when `fresh`); whether it was reused."""
+        connection = None if fresh else self._checkout(origin)
+        reused = connection is not None
+        if connection is None:
+            try:
+                connection = self._connect(origin, timeout)
+            except (OSError, http.client.HTTPException) as exc:
+                return False, _ConnectFailed(exc)
+        try:
+            if connection.sock is not None:  # None under a test double such as vcrpy's
+                connection.sock.settimeout(timeout)
+            connection.request(request.method, target, body=request.body, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a TransportFailure
+            self._close(connection)
+            return reused, exc
+        return reused, connection
+
+    def _read(self, origin: _Origin, connection: http.client.HTTPConnection) -> HttpResponse | BaseException:
+        try:
+            response = connection.getresponse()
+            body = response.read()
+            answer = HttpResponse(response.status, body, {k.lower(): v for k, v in response.getheaders()})
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a TransportFailure
+            self._close(connection)
+            return exc
+        idle = self._idle.setdefault(origin, [])
+        if getattr(response, "will_close", False) or len(idle) >= MAX_IDLE_PER_ORIGIN:
+            self._close(connection)
+        else:
+            idle.append(connection)
+        return answer
+
+    def _target(self, url: str) -> tuple[_Origin, str]:
+        cached = self._targets.get(url)
+        if cached is not None:
+            return cached
+        from urllib.parse import urlsplit
+
+        split = urlsplit(url)
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise ValueError(f"not an http(s) URL: {split.scheme}://{split.hostname}")
+        port = split.port or (443 if split.scheme == "https" else 80)
+        path = split.path or "/"
+        target = ((split.scheme, split.hostname, port), path + ("?" + split.query if split.query else ""))
+        if len(self._targets) < 64:  # a provider has a handful of URLs; never grow without bound
+            self._targets[url] = target
+        return target
+
+    def _checkout(self, origin: _Origin) -> http.client.HTTPConnection | None:
+        """The most recently used idle connection still open, or None."""
+        idle = self._idle.get(origin)
+        while idle:
+            connection = idle.pop()
+            if connection.sock is not None and not _readable(connection.sock):
+                return connection
+            # An idle keep-alive connection has nothing to say: the server closed it (or broke it).
+            self._close(connection)
+        return None
+
+    def _connect(self, origin: _Origin, timeout: float) -> http.client.HTTPConnection:
+        scheme, host, port = origin
+        connect_timeout = min(timeout, CONNECT_TIMEOUT_SECONDS)
+        connection: http.client.HTTPConnection
+        if scheme == "https":
+            if self._tls is None:
+                self._tls = tls_context()
+            connection = http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=self._tls)
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=connect_timeout)
+        self._open.add(connection)
+        try:
+            connection.connect()
+        except BaseException:
+            self._close(connection)
+            raise
+        return connection
+
+    def _close(self, connection: http.client.HTTPConnection) -> None:
+        self._open.discard(connection)
+        connection.close()
+
+    def flush(self, timeout: float) -> bool:
+        """Nothing is held between requests."""
+        return True
+
+    def close(self) -> None:
+        for connection in list(self._open):
+            self._close(connection)
+        self._idle.clear()
+
+
+class _ConnectFailed(Exception):
+    """No connection (refused, unresolvable, timed out, TLS refused): nothing was sent."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+def _readable(sock: object) -> bool:
+    if not isinstance(sock, socket.socket):  # a test double (vcrpy) has nothing to poll
+        return False
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _failure(exc: BaseException) -> TransportFailure:
+    if isinstance(exc, _ConnectFailed):
+        return TransportFailure("connect", redact(str(exc)))
+    if isinstance(exc, TimeoutError):
+        return TransportFailure("read_timeout", redact(f"read timed out: {exc}"))
+    if isinstance(exc, (OSError, http.client.HTTPException)):
+        return TransportFailure("connection_lost", redact(f"{type(exc).__name__}: {exc}"))
+    return TransportFailure("other", redact(f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,253 @@
+"""The engine's HTTP senders: failure kinds, stale keep-alive connections, proxies, requests in flight."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fakes import FakeServer
+from telemetry import DeliveryOptions
+from telemetry.delivery.http import default_transport, proxy_configured
+from telemetry.delivery.http_requests import RequestsTransport
+from telemetry.delivery.http_stdlib import HttpClientTransport
+from telemetry.delivery.types import HttpRequest, HttpResponse, TransportFailure
+
+from .conftest import FAST, ManagerFactory
+
+GA4_BODY = b'{"client_id":"1.2","events":[{"name":"probe","params":{}}]}'
+
+
+def ga4_request(server: FakeServer) -> HttpRequest:
+    url = f"{server.base_url}/mp/collect?measurement_id=G-TRANSPORT&api_secret=transport-secret-1"
+    return HttpRequest(url, GA4_BODY, {"Content-Type": "application/json"})
+
+
+@pytest.fixture
+def transport() -> Iterator[HttpClientTransport]:
+    sender = HttpClientTransport()
+    yield sender
+    sender.close()
+
+
+class _OneShotServer:
+    """Answers one request per connection, then closes it, with or without having answered the
+    second request sent on it (a server dropping an idle connection as a request arrives)."""
+
+    def __init__(self, *, answer_second: bool) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.answer_second = answer_second
+        self.received: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/mp/collect"
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                self._read_request(conn)
+                self.received.append("answered")
+                conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")  # keep-alive is HTTP/1.1's default
+                if not self.answer_second:
+                    with contextlib.suppress(OSError):
+                        if self._read_request(conn):
+                            self.received.append("dropped unanswered")
+
+    @staticmethod
+    def _read_request(conn: socket.socket) -> bool:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        while len(body) < length:
+            body += conn.recv(65536)
+        return True
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.listener.close()
+
+
+@pytest.fixture
+def one_shot_server(request: pytest.FixtureRequest) -> Iterator[_OneShotServer]:
+    server = _OneShotServer(answer_second=request.param == "closes while idle")
+    yield server
+    server.close()
+
+
+class TestTheStandardLibrarySender:
+    def test_it_delivers_over_one_keep_alive_connection(
+        self, transport: HttpClientTransport, fake_server: FakeServer
+    ) -> None:
+        answers = [transport.send(ga4_request(fake_server), 2.0) for _ in range(3)]
+
+        assert [a.status for a in answers if isinstance(a, HttpResponse)] == [204, 204, 204]
+        assert len(fake_server.requests()) == 3
+        assert len(transport._open) == 1
+
+    @pytest.mark.parametrize(
+        ("one_shot_server", "expected"),
+        [
+            ("closes while idle", ["answered"] * 3),
+            ("closes as the next request arrives", ["answered", "dropped unanswered"] * 2 + ["answered"]),
+        ],
+        indirect=["one_shot_server"],
+    )
+    def test_a_keep_alive_connection_the_server_closed_is_replaced_without_a_failure(
+        self, transport: HttpClientTransport, one_shot_server: _OneShotServer, expected: list[str]
+    ) -> None:
+        request = HttpRequest(one_shot_server.url, GA4_BODY, {"Content-Type": "application/json"})
+
+        answers = [transport.send(request, 2.0) for _ in range(3)]
+
+        assert answers == [HttpResponse(204, b"", {})] * 3
+        assert one_shot_server.received == expected
+
+    def test_a_refused_connection_is_a_connect_failure(self, transport: HttpClientTransport) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as unused:
+            port = unused.getsockname()[1]
+        answer = transport.send(HttpRequest(f"http://127.0.0.1:{port}/x", b"{}"), 1.0)
+
+        assert isinstance(answer, TransportFailure)
+        assert answer.kind == "connect"
+
+    def test_a_hanging_backend_is_a_read_timeout_within_the_timeout(
+        self, transport: HttpClientTransport, fake_server: FakeServer
+    ) -> None:
+        fake_server.faults.add("hang")
+
+        answer = transport.send(ga4_request(fake_server), 0.2)
+
+        assert isinstance(answer, TransportFailure)
+        assert answer.kind == "read_timeout"
+
+    def test_a_connection_cut_mid_answer_is_a_lost_connection_and_the_next_request_recovers(
+        self, transport: HttpClientTransport, fake_server: FakeServer
+    ) -> None:
+        fake_server.faults.add("close", count=1)
+
+        first = transport.send(ga4_request(fake_server), 1.0)
+        second = transport.send(ga4_request(fake_server), 1.0)
+
+        assert isinstance(first, TransportFailure)
+        assert first.kind == "connection_lost"
+        assert isinstance(second, HttpResponse)
+        assert second.status == 204
+
+    def test_a_started_request_is_on_the_wire_before_its_answer_is_awaited(
+        self, transport: HttpClientTransport, fake_server: FakeServer
+    ) -> None:
+        finish = transport.start(ga4_request(fake_server), 2.0)
+        fake_server.wait_for_requests(1)  # the server has it while the caller holds `finish`
+
+        answer = finish()
+
+        assert isinstance(answer, HttpResponse)
+        assert answer.status == 204
+
+    def test_the_api_secret_never_appears_in_a_failure_message(self, transport: HttpClientTransport) -> None:
+        from telemetry._log import register_secret
+
+        register_secret("transport-secret-1")
+        with socket.create_server(("127.0.0.1", 0)) as unused:
+            port = unused.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/mp/collect?api_secret=transport-secret-1"
+        answer = transport.send(HttpRequest(url, b"{}"), 1.0)
+
+        assert isinstance(answer, TransportFailure)
+        assert "transport-secret-1" not in answer.message
+
+
+class TestProxies:
+    @pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY"])
+    def test_a_proxy_in_the_environment_hands_sending_to_requests(
+        self, variable: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name in ("https_proxy", "http_proxy", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.upper(), raising=False)
+        assert isinstance(default_transport(), HttpClientTransport)
+
+        monkeypatch.setenv(variable, "http://proxy.invalid:3128")
+
+        assert proxy_configured()
+        assert isinstance(default_transport(), RequestsTransport)
+
+    def test_the_requests_sender_delivers_too(self, fake_server: FakeServer) -> None:
+        sender = RequestsTransport()
+        try:
+            answer = sender.send(ga4_request(fake_server), 2.0)
+        finally:
+            sender.close()
+
+        assert isinstance(answer, HttpResponse)
+        assert answer.status == 204
+
+
+class TestRequestsInFlight:
+    def test_a_worker_keeps_two_requests_in_flight_and_delivers_every_event_once(
+        self, make_manager: ManagerFactory, fake_server: FakeServer
+    ) -> None:
+        fake_server.faults.add("latency", latency=0.3, route="/mp/collect")
+        manager = make_manager(ga4=True, delivery=FAST)
+        for n in range(100):  # four GA4 batches of 25
+            manager.track_event("step", {"n": n})
+        assert manager.flush(10.0)
+
+        ga4 = fake_server.requests(path="/mp/collect")
+        assert len(ga4) == 4
+        # Each answer takes 0.3 s; the second request arrived before the first was answered.
+        assert ga4[1].time - ga4[0].time < 0.25
+        assert sorted(e.params["n"] for e in fake_server.events("ga4")) == list(range(100))
+        assert manager.stats()["GA4"]["sent"] == 100
+
+    def test_with_one_in_flight_each_request_waits_for_the_previous_answer(
+        self, make_manager: ManagerFactory, fake_server: FakeServer
+    ) -> None:
+        fake_server.faults.add("latency", latency=0.3, route="/mp/collect")
+        options = DeliveryOptions(**{**FAST.__dict__, "max_in_flight": 1})
+        manager = make_manager(ga4=True, delivery=options)
+        for n in range(50):
+            manager.track_event("step", {"n": n})
+        assert manager.flush(10.0)
+
+        first, second = fake_server.requests(path="/mp/collect")
+        assert second.time - first.time >= 0.3
+
+    def test_a_failed_batch_is_retried_while_the_next_one_is_delivered(
+        self, make_manager: ManagerFactory, fake_server: FakeServer
+    ) -> None:
+        fake_server.faults.add("status", status=503, count=1, route="/mp/collect")
+        manager = make_manager(ga4=True, delivery=FAST)
+        for n in range(50):
+            manager.track_event("step", {"n": n})
+        assert manager.flush(10.0)
+
+        statuses = [r.status for r in fake_server.requests(path="/mp/collect")]
+        assert sorted(statuses) == [204, 204, 503]
+        assert sorted(e.params["n"] for e in fake_server.events("ga4") if e.accepted) == list(range(50))
+        stats: dict[str, Any] = manager.stats()["GA4"]
+        assert (stats["sent"], stats["retried"], stats["dropped"]) == (50, 25, {})
