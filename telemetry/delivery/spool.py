@@ -3,7 +3,8 @@
 A worker writes each event here before sending it and deletes it once delivered, so events that
 could not be delivered, or were in flight when the process ended or was killed, are sent by the
 next run. Delivery is at least once; vendors deduplicate on the events' dedup ids. The file is
-bounded: beyond `max_events` per provider the oldest events are evicted and counted.
+bounded: beyond `max_events` per provider the oldest events are evicted and counted; once the
+backlog of an outage has been delivered, the file gives its space back (incremental vacuum).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ _SCHEMA = (
 )
 
 
+SHRINK_AFTER_DELETED = 1_000
+"""Rows deleted since the last shrink before an emptied queue returns its pages to the disk."""
+
+
 class SpoolError(Exception):
     """The offline queue cannot be used; the worker falls back to memory-only delivery."""
 
@@ -51,6 +56,7 @@ class Spool:
         self.max_events = max(1, max_events)
         self._connection: sqlite3.Connection | None = None
         self._count = 0
+        self._deleted = 0
         self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
@@ -60,6 +66,9 @@ class Spool:
                 connection = sqlite3.connect(
                     self.path, timeout=5.0, isolation_level=None, check_same_thread=False
                 )
+                # Takes effect on a new file only (before its first table): freed pages can then
+                # be handed back with `incremental_vacuum` instead of a full VACUUM.
+                connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 for statement in _SCHEMA:
@@ -143,6 +152,18 @@ class Spool:
                 _rollback(connection)
                 raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
             self._count = max(0, self._count - len(ids))
+            self._deleted += len(ids)
+            if self._count == 0 and self._deleted >= SHRINK_AFTER_DELETED:
+                self._shrink(connection)
+
+    def _shrink(self, connection: sqlite3.Connection) -> None:
+        """Give the pages of a delivered backlog back to the disk (database and WAL file)."""
+        self._deleted = 0
+        try:
+            # executescript steps the pragma to the end; execute() would free one page.
+            connection.executescript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
+        except sqlite3.Error as exc:  # another process may hold the file: try after the next backlog
+            log.debug("%s: offline queue not shrunk (%s)", self.provider, exc)
 
     def purge(self) -> None:
         """Delete every event of this provider (the user opted out)."""
@@ -153,6 +174,7 @@ class Spool:
             except sqlite3.Error as exc:
                 raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
             self._count = 0
+            self._shrink(connection)  # the opted-out events' pages leave the disk too
 
     def pending_upto(self, last_id: int) -> int:
         """How many of this provider's events with id <= `last_id` are still on disk."""

@@ -109,6 +109,28 @@ class TestUndeliveredEventsSurviveTheRun:
         numbers = sorted(e.params["n"] for e in fake_server.events(vendor="amplitude"))
         assert numbers == list(range(30, 80))
 
+    def test_the_file_gives_its_space_back_once_the_backlog_is_delivered(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        def on_disk() -> int:
+            return sum(p.stat().st_size for p in tmp_path.glob("spool.sqlite*"))
+
+        fake_server.faults.add("status", status=503)
+        manager = make_manager(delivery=_spooled(tmp_path, queue_capacity=5_000))
+        for i in range(3_000):
+            manager.track_event("offline_event", {"n": i, "padding": "p" * 400})
+        deadline = time.monotonic() + 10
+        while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        peak = on_disk()
+        assert peak > 1_000_000  # 3,000 events of about half a kilobyte
+
+        fake_server.faults.clear()
+        assert manager.flush(10.0)
+
+        assert manager.stats()["Amplitude"]["spooled"] == 0
+        assert on_disk() < peak // 10
+
     def test_an_unusable_offline_queue_falls_back_to_memory_delivery(
         self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
     ) -> None:
