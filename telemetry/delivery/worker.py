@@ -100,6 +100,8 @@ class ProviderWorker:
         self.options = options
         self._spool = spool
         self._queue: deque[Event | FlushMarker] = deque()
+        self._marker_lock = threading.Lock()
+        self._markers_queued = 0  # FlushMarkers in `_queue`, so stats never scan it
         self._capacity = options.queue_capacity
         self._wake_at = max(1, provider.batch_limits.max_events)
         self._wake = threading.Event()
@@ -174,6 +176,8 @@ class ProviderWorker:
         if self._closed or (self._thread is None and not self._queue):
             return None
         marker = FlushMarker(deadline)
+        with self._marker_lock:
+            self._markers_queued += 1
         self._queue.append(marker)
         if self._thread is None:
             self._start()
@@ -204,6 +208,7 @@ class ProviderWorker:
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, FlushMarker):
+                self._took_marker()
                 item.done.set()
             else:
                 dropped += 1
@@ -246,6 +251,7 @@ class ProviderWorker:
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, FlushMarker):
+                self._took_marker()
                 continue
             encoded = self._encode(item)
             if encoded is not None:
@@ -267,6 +273,8 @@ class ProviderWorker:
     def reset_after_fork(self) -> None:
         """In a forked child: forget the parent's queue and thread; never resend its events."""
         self._queue = deque()
+        self._marker_lock = threading.Lock()
+        self._markers_queued = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._interrupt = threading.Event()
@@ -282,7 +290,7 @@ class ProviderWorker:
             self._spool.forget_connection()
 
     def stats(self) -> ProviderStats:
-        queued = sum(1 for item in list(self._queue) if not isinstance(item, FlushMarker))
+        queued = max(0, len(self._queue) - self._markers_queued)
         dropped = Counter(self._dropped)
         dropped.update(self._caller_drops)
         caller_drops = sum(self._caller_drops.values())
@@ -347,6 +355,7 @@ class ProviderWorker:
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, FlushMarker):
+                self._took_marker()
                 item.done.set()
             else:
                 self._popped += 1
@@ -366,6 +375,7 @@ class ProviderWorker:
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, FlushMarker):
+                self._took_marker()
                 self._deliver_events(pending)
                 pending = []
                 self._finish(item)
@@ -504,7 +514,11 @@ class ProviderWorker:
 
     def _flush_pending(self) -> bool:
         """Whether a flush is waiting behind the batch in hand (checked after clearing the interrupt)."""
-        return any(isinstance(item, FlushMarker) for item in list(self._queue))
+        return self._markers_queued > 0
+
+    def _took_marker(self) -> None:
+        with self._marker_lock:
+            self._markers_queued -= 1
 
     # -- delivery through the offline queue ----------------------------------------------------
 
@@ -517,6 +531,7 @@ class ProviderWorker:
         while self._queue:
             item = self._queue.popleft()
             if isinstance(item, FlushMarker):
+                self._took_marker()
                 markers.append(item)
                 continue
             self._popped += 1
