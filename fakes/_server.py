@@ -10,6 +10,7 @@ processes (see `FakeServer` for the list).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import socket
 import socketserver
@@ -136,8 +137,11 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def _read_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
+        readline = self.rfile.readline
         for _ in range(MAX_HEADERS):
-            line = self._readline()
+            line = readline(MAX_LINE + 1)
+            if len(line) > MAX_LINE:
+                raise _BadRequest(431, "line too long")
             if line in (b"\r\n", b"\n", b""):
                 return headers
             name, colon, value = line.decode("latin-1").partition(":")
@@ -410,9 +414,8 @@ class FakeServer:
 
     def _serve(self, incoming: _Incoming, handler: _Handler) -> bool:
         """Answer one request; return whether the connection stays open."""
-        split = urlsplit(incoming.target)
-        path = split.path or "/"
-        query = parse_qs(split.query, keep_blank_values=True)
+        path, parsed_query = _split_target(incoming.target)
+        query = {name: list(values) for name, values in parsed_query}
         request = FakeRequest(incoming.method, path, query, incoming.headers, incoming.body)
         if path.startswith(INSPECTION_PREFIX):
             response = self._inspect(request)
@@ -536,6 +539,14 @@ class FakeServer:
                     return FakeResponse.json(200, {"removed": fault.id})
             return FakeResponse.json(404, {"error": f"no fault {wanted}"})
         return FakeResponse.json(405, {"error": f"{method} is not allowed on {request.path}"})
+
+
+@functools.lru_cache(maxsize=256)
+def _split_target(target: str) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """The path and the parsed query string of a request target (cached: clients repeat them)."""
+    split = urlsplit(target)
+    query = parse_qs(split.query, keep_blank_values=True)
+    return split.path or "/", tuple((name, tuple(values)) for name, values in query.items())
 
 
 def _json_list(items: list[Any]) -> FakeResponse:

@@ -93,6 +93,7 @@ _INT_FIELDS = ("time", "event_id", "session_id", "quantity")
 _NUMBER_FIELDS = ("price", "revenue", "location_lat", "location_lng")
 _OBJECT_FIELDS = ("event_properties", "user_properties", "groups", "group_properties")
 _ID_FIELDS = ("user_id", "device_id")
+_CONTAINERS = (dict, list)
 
 ERROR_MISSING_BODY = "Missing request body"
 ERROR_INVALID_JSON = "Invalid JSON request body"
@@ -105,7 +106,7 @@ ERROR_TOO_LARGE = "Payload too large"
 ERROR_MISSING_EVENT = "missing_event"
 
 
-@dataclass
+@dataclass(slots=True)
 class _EventCheck:
     """What checking one event found: problems by category, and the event minus bad ids."""
 
@@ -371,10 +372,10 @@ def _check_event(event: Any, min_id_length: int) -> _EventCheck:
         if len(value) < min_id_length:
             bad_ids.append((id_field, "length"))
             cleaned.pop(id_field)
-        elif value.lower() in INVALID_ID_VALUES or (id_field == "device_id" and set(value) <= {"0", "-"}):
+        elif value.lower() in INVALID_ID_VALUES or (id_field == "device_id" and not value.strip("0-")):
             bad_ids.append((id_field, "value"))
             cleaned.pop(id_field)
-    if not any(id_field in cleaned for id_field in _ID_FIELDS) and not check.invalid:
+    if "user_id" not in cleaned and "device_id" not in cleaned and not check.invalid:
         if not bad_ids:
             check.missing.extend(_ID_FIELDS)
         for id_field, reason in bad_ids:
@@ -457,10 +458,16 @@ def _is_number(value: Any) -> bool:
 def _depth(value: Any) -> int:
     """Nesting depth of objects and arrays (a flat object is 1)."""
     if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+        children: Iterable[Any] = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return 0
+    deepest = 0
+    for child in children:
+        if isinstance(child, _CONTAINERS):
+            deepest = max(deepest, _depth(child))
+    return 1 + deepest
 
 
 def _dedup_key(event: dict[str, Any]) -> tuple[str, str] | None:

@@ -84,7 +84,12 @@ PROFILE_OPERATIONS = (
 )
 PAGE_VIEW_EVENT = "Page Viewed"
 _INSERT_ID_PATTERN = re.compile(r"[A-Za-z0-9-]+")
-_STRIPPED_PROPERTIES = ("token", "distinct_id", "time", "$insert_id")
+_STRIPPED_PROPERTIES = frozenset({"token", "distinct_id", "time", "$insert_id"})
+_CONTAINERS = (dict, list)
+_SIZE_CHUNK = 64
+"""Events whose JSON is measured together: one encoding under 1 MB clears them all."""
+_SIZE_ENCODER = json.JSONEncoder(default=str)
+"""Encodes exactly like `json.dumps(value, default=str)`, without building an encoder per call."""
 
 ERROR_NO_DATA = "data, missing or empty"
 ERROR_BAD_DATA = "data, could not decode as JSON or base64 JSON"
@@ -97,7 +102,7 @@ class _BadRequest(Exception):
     """A request-level problem (nothing in it is looked at further)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Verdict:
     """The outcome for one item: why it failed (`failures`) or why it is dropped (`dropped`)."""
 
@@ -105,6 +110,8 @@ class _Verdict:
     dropped: list[str] = field(default_factory=list)
     time: float | None = None
     distinct_id: str | None = None
+    insert_id: str | None = None
+    """properties.$insert_id when it is a string."""
 
 
 @dataclass(frozen=True)
@@ -240,14 +247,17 @@ class MixpanelFake:
     def _events(self, items: list[Any], mode: _Mode) -> Handled:
         """Validate, deduplicate and record events; answer in the form `mode` asks for."""
         now = self._now()
-        verdicts = [self._check_event(item, mode.route, now) for item in items]
+        unmeasured = _size_suspects(items)
+        verdicts = [
+            self._check_event(item, mode.route, now, index in unmeasured) for index, item in enumerate(items)
+        ]
         received: list[ReceivedEvent] = []
         messages: list[dict[str, Any]] = []
         failed_records: list[dict[str, Any]] = []
         imported = 0
         with self._lock:
             for index, (item, verdict) in enumerate(zip(items, verdicts, strict=True)):
-                insert_id = _insert_id(item)
+                insert_id = verdict.insert_id
                 for field_path, message in verdict.failures:
                     failed_records.append(
                         {
@@ -286,8 +296,11 @@ class MixpanelFake:
         response = _events_response(mode, imported, failed_records)
         return Handled(response, tuple(received), tuple(messages))
 
-    def _check_event(self, item: Any, route: str, now: float) -> _Verdict:
-        """Per-event validation from the Import Events page (/track is laxer on required fields)."""
+    def _check_event(self, item: Any, route: str, now: float, measure_size: bool) -> _Verdict:
+        """Per-event validation from the Import Events page (/track is laxer on required fields).
+
+        `measure_size` False: the event is known to be under MAX_EVENT_BYTES (`_size_suspects`).
+        """
         verdict = _Verdict()
         importing = route == IMPORT_PATH
         if not isinstance(item, dict):
@@ -300,6 +313,8 @@ class MixpanelFake:
         if not isinstance(properties, dict):
             verdict.failures.append(("properties", "'properties' must be an object"))
             return verdict
+        insert_id = properties.get("$insert_id")
+        verdict.insert_id = insert_id if isinstance(insert_id, str) else None
 
         if not importing:
             token = properties.get("token")
@@ -313,7 +328,7 @@ class MixpanelFake:
             verdict.dropped.append("older than 5 days: /track drops it (use /import)")
         _check_distinct_id(verdict, properties, required=importing)
         _check_insert_id(verdict, properties, required=importing)
-        _check_shape(verdict, item, properties)
+        _check_shape(verdict, item, properties, measure_size)
         return verdict
 
     # -- profiles (/engage and /groups) ----------------------------------------------------------
@@ -433,16 +448,37 @@ def _check_insert_id(verdict: _Verdict, properties: dict[str, Any], *, required:
         )
 
 
-def _check_shape(verdict: _Verdict, item: dict[str, Any], properties: dict[str, Any]) -> None:
+def _check_shape(
+    verdict: _Verdict, item: dict[str, Any], properties: dict[str, Any], measure_size: bool
+) -> None:
     """Size, property count, nesting depth and array length limits."""
-    if len(json.dumps(item, default=str).encode()) >= MAX_EVENT_BYTES:
+    if measure_size and len(_SIZE_ENCODER.encode(item)) >= MAX_EVENT_BYTES:
         verdict.failures.append(("", "event must be smaller than 1 MB"))
     if len(properties) >= MAX_PROPERTIES:
         verdict.failures.append(("properties", "event must have fewer than 255 properties"))
     for name, value in properties.items():
-        problem = _nested_problem(value, 1)
-        if problem is not None:
-            verdict.failures.append((f"properties.{name}", problem))
+        if isinstance(value, _CONTAINERS):
+            problem = _nested_problem(value, 1)
+            if problem is not None:
+                verdict.failures.append((f"properties.{name}", problem))
+
+
+def _size_suspects(items: list[Any]) -> set[int]:
+    """Indices of the items whose JSON encoding may reach MAX_EVENT_BYTES, to measure one by one.
+
+    Items are encoded a chunk at a time: a list's encoding is longer than any of its items', so
+    a chunk under the limit clears all of its items in one C call.
+    """
+    suspects: set[int] = set()
+    for start in range(0, len(items), _SIZE_CHUNK):
+        chunk = items[start : start + _SIZE_CHUNK]
+        try:
+            fits = len(_SIZE_ENCODER.encode(chunk)) < MAX_EVENT_BYTES
+        except RecursionError:
+            fits = False
+        if not fits:
+            suspects.update(range(start, start + len(chunk)))
+    return suspects
 
 
 def _nested_problem(value: Any, depth: int) -> str | None:
@@ -460,16 +496,9 @@ def _nested_problem(value: Any, depth: int) -> str | None:
     return None
 
 
-def _insert_id(item: Any) -> str | None:
-    if isinstance(item, dict) and isinstance(item.get("properties"), dict):
-        value = item["properties"].get("$insert_id")
-        return value if isinstance(value, str) else None
-    return None
-
-
 def _dedup_key(item: dict[str, Any], verdict: _Verdict) -> tuple[str, float, str, str] | None:
     """(event, time, distinct_id, $insert_id), or None without an $insert_id."""
-    insert_id = _insert_id(item)
+    insert_id = verdict.insert_id
     if not insert_id or verdict.time is None:
         return None
     return (str(item["event"]), round(verdict.time, 3), verdict.distinct_id or "", insert_id)
@@ -484,8 +513,16 @@ def _normalise_event(item: dict[str, Any], verdict: _Verdict, *, accepted: bool)
     properties = properties if isinstance(properties, dict) else {}
     name = item.get("event")
     name = name if isinstance(name, str) else ""
-    params = {key: _truncate(value) for key, value in properties.items() if key not in _STRIPPED_PROPERTIES}
-    problems = tuple(message for _, message in verdict.failures) + tuple(verdict.dropped)
+    params = {}
+    for key, value in properties.items():
+        if key in _STRIPPED_PROPERTIES:
+            continue
+        if isinstance(value, str):
+            value = value[:MAX_STRING_LENGTH]
+        elif isinstance(value, _CONTAINERS):
+            value = _truncate(value)
+        params[key] = value
+    problems = tuple([message for _, message in verdict.failures] + verdict.dropped)
     return ReceivedEvent(
         vendor=VENDOR,
         kind="page_view" if name == PAGE_VIEW_EVENT else "event",
@@ -494,7 +531,7 @@ def _normalise_event(item: dict[str, Any], verdict: _Verdict, *, accepted: bool)
         client_id=verdict.distinct_id,
         session_id=properties.get("session_id"),
         time=verdict.time,
-        insert_id=_insert_id(item),
+        insert_id=verdict.insert_id,
         accepted=accepted,
         problems=problems,
         raw=item,
