@@ -6,6 +6,7 @@ import http.client
 import select
 import socket
 import ssl
+import time
 from collections.abc import Callable
 
 from .._log import redact
@@ -30,6 +31,7 @@ def tls_context() -> ssl.SSLContext:
 
 _Origin = tuple[str, str, int]
 MAX_IDLE_PER_ORIGIN = 4
+POLL_AFTER_IDLE_SECONDS = 1.0
 
 
 class HttpClientTransport:
@@ -41,7 +43,7 @@ class HttpClientTransport:
     """
 
     def __init__(self) -> None:
-        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Origin, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._open: set[http.client.HTTPConnection] = set()
         self._targets: dict[str, tuple[_Origin, str]] = {}
         self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
@@ -95,7 +97,7 @@ class HttpClientTransport:
         try:
             if connection.sock is not None:  # None under a test double such as vcrpy's
                 connection.sock.settimeout(timeout)
-            connection.request(request.method, target, body=request.body, headers=headers)
+            _request_in_one_write(connection, request.method, target, request.body, headers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a TransportFailure
             self._close(connection)
             return reused, exc
@@ -113,7 +115,7 @@ class HttpClientTransport:
         if getattr(response, "will_close", False) or len(idle) >= MAX_IDLE_PER_ORIGIN:
             self._close(connection)
         else:
-            idle.append(connection)
+            idle.append((connection, time.monotonic()))
         return answer
 
     def _target(self, url: str) -> tuple[_Origin, str]:
@@ -133,13 +135,20 @@ class HttpClientTransport:
         return target
 
     def _checkout(self, origin: _Origin) -> http.client.HTTPConnection | None:
-        """The most recently used idle connection still open, or None."""
+        """The most recently used idle connection still open, or None.
+
+        A connection idle for a while is polled first: if it is readable, the server closed it
+        (an idle keep-alive connection has nothing to say). One just used is not: polling
+        releases the interpreter lock, which a busy process may take milliseconds to get back,
+        and a connection the server closed anyway is caught by the resend in `start`.
+        """
         idle = self._idle.get(origin)
         while idle:
-            connection = idle.pop()
-            if connection.sock is not None and not _readable(connection.sock):
+            connection, since = idle.pop()
+            if connection.sock is not None and (
+                time.monotonic() - since < POLL_AFTER_IDLE_SECONDS or not _readable(connection.sock)
+            ):
                 return connection
-            # An idle keep-alive connection has nothing to say: the server closed it (or broke it).
             self._close(connection)
         return None
 
@@ -180,6 +189,26 @@ class _ConnectFailed(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+def _request_in_one_write(
+    connection: http.client.HTTPConnection, method: str, target: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """`connection.request`, with the head and the body in one write instead of two.
+
+    Each socket write releases the interpreter lock, and with other threads busy, getting it back
+    can take milliseconds: the second write doubled that wait on every request.
+    """
+    if type(connection).__module__ != "http.client":  # a test double (vcrpy's) sends its own way
+        connection.request(method, target, body=body, headers=headers)
+        return
+    held: list[bytes] = []
+    connection.send = held.append  # type: ignore[method-assign,assignment]
+    try:
+        connection.request(method, target, body=body, headers=headers)
+    finally:
+        del connection.send
+    connection.send(b"".join(held))
 
 
 def _readable(sock: object) -> bool:

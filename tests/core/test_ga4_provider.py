@@ -147,7 +147,7 @@ class TestBatching:
         assert manager.flush()
 
         sizes = [len(r.json()["events"]) for r in fake_server.requests(vendor="ga4")]
-        assert sizes == [25, 25, 10]
+        assert sorted(sizes, reverse=True) == [25, 25, 10]  # two requests in flight may swap
 
 
 class TestValidationMode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 from collections.abc import Iterator
@@ -125,6 +126,27 @@ class TestTheStandardLibrarySender:
 
         assert answers == [HttpResponse(204, b"", {})] * 3
         assert one_shot_server.received == expected
+
+    def test_the_head_and_body_of_a_request_leave_in_one_write(
+        self, transport: HttpClientTransport, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        writes: list[bytes] = []
+        original = http.client.HTTPConnection.send
+
+        def counting_send(self: http.client.HTTPConnection, data: Any) -> None:
+            writes.append(bytes(data))
+            original(self, data)
+
+        monkeypatch.setattr(http.client.HTTPConnection, "send", counting_send)
+        request = ga4_request(fake_server)
+
+        answer = transport.send(request, 2.0)
+
+        assert isinstance(answer, HttpResponse)
+        assert answer.status == 204
+        (write,) = writes  # each write gives up the interpreter lock, which is slow to get back
+        assert write.startswith(b"POST /mp/collect?")
+        assert write.endswith(b"\r\n\r\n" + GA4_BODY)
 
     def test_a_refused_connection_is_a_connect_failure(self, transport: HttpClientTransport) -> None:
         with socket.create_server(("127.0.0.1", 0)) as unused:
