@@ -48,12 +48,14 @@ GOAL_RATIO = 3.0
 WARM_UP = 1_000
 CASES = {
     "telemetry": "telemetry, GA4 + Amplitude + Mixpanel",
+    "telemetry_varied": "telemetry, three providers, a new string per event",
     "telemetry1": "telemetry, Amplitude only (same options)",
     "amp200": "amplitude-analytics alone, default batch (200)",
     "amp1000": "amplitude-analytics alone, flush_queue_size=1000",
 }
 CASE_VENDORS = {
     "telemetry": ("ga4", "amplitude", "mixpanel"),
+    "telemetry_varied": ("ga4", "amplitude", "mixpanel"),
     "telemetry1": ("amplitude",),
     "amp200": ("amplitude",),
     "amp1000": ("amplitude",),
@@ -72,16 +74,28 @@ TEMP_DIRS: list[Path] = []  # removed by the child before it ends
 
 
 def _telemetry_child(
-    base_url: str, events: int, providers: tuple[str, ...]
+    base_url: str, events: int, providers: tuple[str, ...], *, varied: bool = False
 ) -> tuple[Callable[[], None], Callable[..., dict[str, Any]]]:
     db = Path(tempfile.mkdtemp(prefix="bench-e2e-")) / "bench.sqlite"
     TEMP_DIRS.append(db.parent)
     manager = build_manager(db, base_url, delivery_options(**options_for(events)), providers)
     track = manager.track_event
+    if varied:
+        # The privacy scan remembers strings it has seen; here every event brings a new one.
+        params = iter([{**PROPS, "s": f"search term {n}"} for n in range(events + 2 * WARM_UP)])
+
+        def call() -> None:
+            track(EVENT_NAME, next(params))
+
+        return call, _finisher(manager)
 
     def call() -> None:
         track(EVENT_NAME, PROPS)
 
+    return call, _finisher(manager)
+
+
+def _finisher(manager: Any) -> Callable[..., dict[str, Any]]:
     def finish(timeout: float = 900) -> dict[str, Any]:
         started = time.monotonic()
         flushed = manager.flush(timeout=timeout)
@@ -91,7 +105,7 @@ def _telemetry_child(
             "stats": manager.stats(),
         }
 
-    return call, finish
+    return finish
 
 
 def _amplitude_child(
@@ -118,8 +132,8 @@ def _child(case: str, base_url: str, events: int) -> None:
     """Warm up, wait for the parent's go, track `events`, flush; report on stdout."""
     logging.disable(logging.CRITICAL)
     if case.startswith("telemetry"):
-        providers = ("GA4", "Amplitude", "Mixpanel") if case == "telemetry" else ("Amplitude",)
-        call, finish = _telemetry_child(base_url, events, providers)
+        providers = ("Amplitude",) if case == "telemetry1" else ("GA4", "Amplitude", "Mixpanel")
+        call, finish = _telemetry_child(base_url, events, providers, varied=case == "telemetry_varied")
     else:
         call, finish = _amplitude_child(base_url, 1000 if case == "amp1000" else None)
     for _ in range(WARM_UP):
