@@ -95,6 +95,10 @@ def _child(base_url: str, events: int, chunk: int, providers: list[str], spool: 
 # -- the parent ----------------------------------------------------------------------------------
 
 
+def _spool_bytes(workdir: Path) -> int:
+    return sum(p.stat().st_size for p in workdir.glob("spool.sqlite*"))
+
+
 def _arrived(counts: dict[str, Any], vendor: str) -> int:
     """Events of `vendor` that arrived: distinct dedup ids, or plain count where there are none."""
     if vendor in DEDUP_VENDORS:
@@ -150,6 +154,10 @@ def run(events: int, chunk: int, providers: list[str], timeout: float) -> None:
             )
             counts = fake.counts()
             delivered_after = (counts["last"] or restored) - restored
+            # Once its backlog is delivered, the worker gives the file's space back; wait for it.
+            arrived_at = time.monotonic()
+            wait_until(lambda: _spool_bytes(workdir) < 1_000_000, 60, 0.1)
+            shrunk_after = time.monotonic() - arrived_at
             child.stdin.write("done\n")
             child.stdin.flush()
             final = json.loads(child.stdout.readline())
@@ -158,7 +166,7 @@ def run(events: int, chunk: int, providers: list[str], timeout: float) -> None:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    spool_bytes = sum(p.stat().st_size for p in workdir.glob("spool.sqlite*"))
+    spool_bytes = _spool_bytes(workdir)
     shutil.rmtree(workdir, ignore_errors=True)
     refused = sum(n for key, n in during["statuses"].items() if ":503:" in key)
     print(
@@ -208,7 +216,7 @@ def run(events: int, chunk: int, providers: list[str], timeout: float) -> None:
     print(
         f"peak RSS of the tracking process: {final['maxrss_kb'] / 1024:,.0f} MiB "
         f"(RSS before tracking: {final['rss_before_kb'] / 1024:,.0f} MiB); spool file at the end: "
-        f"{spool_bytes / 1e6:,.1f} MB"
+        f"{spool_bytes / 1e6:,.1f} MB ({shrunk_after:.1f} s after the last arrival)"
     )
     print(f"verdict: every event arrived exactly once by dedup id: {'yes' if all_ok else 'NO'}")
 
