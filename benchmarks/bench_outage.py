@@ -85,6 +85,7 @@ def _child(base_url: str, events: int, chunk: int, providers: list[str], spool: 
     )
     sys.stdin.readline()  # the backend is back
     sys.stdin.readline()  # everything arrived (or the parent gave up)
+    manager.flush(30.0)  # the last answers may still be on their way back to the workers
     final = manager.stats()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"stats": final, "maxrss_kb": maxrss, "rss_before_kb": rss_before}), flush=True)

@@ -153,8 +153,13 @@ class Spool:
                 raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
             self._count = max(0, self._count - len(ids))
             self._deleted += len(ids)
-            if self._count == 0 and self._deleted >= SHRINK_AFTER_DELETED:
-                self._shrink(connection)
+
+    def shrink_if_drained(self) -> None:
+        """Once a backlog is delivered (the queue empty after many deletions), give its space back."""
+        if self._count or self._deleted < SHRINK_AFTER_DELETED:
+            return
+        with self._lock:
+            self._shrink(self._connect())
 
     def _shrink(self, connection: sqlite3.Connection) -> None:
         """Give the pages of a delivered backlog back to the disk (database and WAL file)."""

@@ -585,6 +585,7 @@ class ProviderWorker:
             if not self._settle(batch, outcome):
                 break
         self._check_markers()
+        spool.shrink_if_drained()
 
     def _settle(self, batch: list[SpooledEvent], outcome: Outcome) -> bool:
         """Act on one verdict for spooled events; False when delivery should pause."""
