@@ -1,9 +1,12 @@
 """Import cost: `python -X importtime -c "import X"`, cumulative µs of the top-level module.
 
 Each module is imported in a fresh interpreter, several times (median), beside `amplitude`,
-`requests` and `posthog` in the same run. A child process also checks that `import telemetry`
-loads no vendor SDK and no HTTP library (`requests`, `urllib3`, `amplitude` stay out of
-`sys.modules` until a provider sends).
+`requests` and `posthog` in the same run, after one warm-up import with bytecode writing allowed:
+installed packages come with their bytecode compiled, and a source checkout run with
+PYTHONDONTWRITEBYTECODE would otherwise be timed compiling itself. The wall time of
+`from telemetry import TelemetryManager` (what an application pays) is printed too. A child
+process also checks that `import telemetry` loads no vendor SDK and no HTTP library
+(`requests`, `urllib3`, `amplitude` stay out of `sys.modules` until a provider sends).
 
     python benchmarks/bench_import.py [--runs 5]
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +32,11 @@ ANCHORS_MS = {"amplitude": 54, "requests": 100, "posthog": 200}
 ImportLine = tuple[int, int, int, str]  # depth, self µs, cumulative µs, module
 
 
+def _env() -> dict[str, str]:
+    """This environment with bytecode writing allowed (see the module docstring)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def import_tree(module: str) -> list[ImportLine]:
     """The -X importtime lines of `import module` in a fresh interpreter (post-order)."""
     result = subprocess.run(  # noqa: S603 - our own interpreter
@@ -37,6 +46,7 @@ def import_tree(module: str) -> list[ImportLine]:
         check=True,
         cwd=ROOT,
         timeout=120,
+        env=_env(),
     )
     lines: list[ImportLine] = []
     for line in result.stderr.splitlines():
@@ -70,6 +80,24 @@ def heaviest_foreign(lines: list[ImportLine], package: str, top: int = 6) -> lis
     return sorted(found, key=lambda item: -item[2])[:top]
 
 
+def manager_import_ms() -> float:
+    """Wall ms of `from telemetry import TelemetryManager` in a fresh interpreter."""
+    code = (
+        "import time; t = time.perf_counter(); from telemetry import TelemetryManager; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    output = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=60,
+        env=_env(),
+    ).stdout
+    return float(output.strip().splitlines()[-1])
+
+
 def modules_loaded_by_telemetry() -> dict[str, bool]:
     """Which of MUST_NOT_LOAD a fresh `import telemetry` put in sys.modules."""
     code = (
@@ -89,6 +117,8 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    for module in MODULES:
+        import_tree(module)  # warm-up: bytecode written where it is missing or stale
     trees = {m: [import_tree(m) for _ in range(args.runs)] for m in MODULES}
     samples = {m: [cumulative_us(t, m) for t in ts] for m, ts in trees.items()}
     medians = {m: median(s) for m, s in samples.items()}
@@ -125,6 +155,11 @@ def main() -> None:
             f"    telemetry's own modules, self time: {sum(us for us, _ in own) / 1000:.1f} ms in all; "
             "heaviest: " + ", ".join(f"{n} {us / 1000:.1f} ms" for us, n in own[:3])
         )
+    manager_ms = [manager_import_ms() for _ in range(args.runs)]
+    print(
+        f"from telemetry import TelemetryManager (manager, providers, policy, PII guard, engine): "
+        f"{median(manager_ms):.1f} ms wall (min {min(manager_ms):.1f}, max {max(manager_ms):.1f})"
+    )
     loaded = modules_loaded_by_telemetry()
     bad = [m for m, present in loaded.items() if present]
     print("import telemetry loads: " + ", ".join(f"{m}={'YES' if p else 'no'}" for m, p in loaded.items()))
