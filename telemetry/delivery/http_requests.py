@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from .._log import guard_third_party_logger, redact
-from .http import CONNECT_TIMEOUT_SECONDS, user_agent
+from .http import CONNECT_TIMEOUT_SECONDS, ca_bundle, user_agent
 from .types import HttpRequest, HttpResponse, TransportFailure
 
 if TYPE_CHECKING:
@@ -28,9 +27,7 @@ class RequestsTransport:
         # The environment (proxies, CA bundle) is read once here, not on every request, which is
         # where requests spends much of its per-call time.
         self._session.trust_env = False
-        self._verify: bool | str = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
+        self._verify: bool | str = ca_bundle() or True
         self._proxies: dict[str, dict[str, str]] = {}
         self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
 

@@ -75,7 +75,7 @@ _Answer = Outcome | TransportFailure | HttpResponse | _Pending
 class _Flight(NamedTuple):
     """A batch whose request is written and whose answer is still to be read."""
 
-    batch: list[tuple[Event, bytes]]
+    batch: list[_Encoded]
     route: str
     answer: _Answer
 
@@ -412,11 +412,17 @@ class ProviderWorker:
             self._land(flights.popleft())
 
     def _launch(self, batch: list[_Encoded], route: str) -> _Flight | None:
-        remaining = self._remaining()
-        if remaining is not None and remaining <= 0:
-            self._drop(len(batch), "shutdown")
+        if self._out_of_time(len(batch)):
             return None
         return _Flight(batch, route, self._start_attempt([data for _, data in batch], route))
+
+    def _out_of_time(self, count: int) -> bool:
+        """Whether the shutdown deadline has passed; if so, `count` events are dropped for it."""
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            self._drop(count, "shutdown")
+            return True
+        return False
 
     def _land(self, flight: _Flight) -> None:
         outcome = self._judge(flight.answer, len(flight.batch))
@@ -451,9 +457,7 @@ class ProviderWorker:
             if first is not None:
                 outcome, first = first, None
             else:
-                remaining = self._remaining()
-                if remaining is not None and remaining <= 0:
-                    self._drop(len(batch), "shutdown")
+                if self._out_of_time(len(batch)):
                     return
                 outcome = self._attempt_send([data for _, data in batch], route)
             if outcome.status == "ok":
