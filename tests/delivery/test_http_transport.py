@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.server
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,23 @@ def transport() -> Iterator[HttpClientTransport]:
     sender = HttpClientTransport()
     yield sender
     sender.close()
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy that answers for the origin itself: it records the absolute URL asked for."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        body = b'{"code":200,"events_ingested":1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return None
 
 
 class _OneShotServer:
@@ -217,6 +235,29 @@ class TestProxies:
 
         assert proxy_configured()
         assert isinstance(default_transport(), RequestsTransport)
+
+    def test_with_a_proxy_configured_events_travel_through_it(
+        self, make_manager: ManagerFactory, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+        proxy.seen = []  # type: ignore[attr-defined]
+        thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            for name in ("no_proxy", "NO_PROXY"):
+                monkeypatch.delenv(name, raising=False)
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+            manager = make_manager()
+            manager.track_event("through_the_proxy")
+            assert manager.flush(5.0)
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+            thread.join(5)
+
+        assert proxy.seen == [f"{fake_server.base_url}/2/httpapi"]  # type: ignore[attr-defined]
+        assert fake_server.requests() == []
+        assert manager.stats()["Amplitude"]["sent"] == 1
 
     def test_the_requests_sender_delivers_too(self, fake_server: FakeServer) -> None:
         sender = RequestsTransport()
