@@ -37,17 +37,16 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run our interpreter with `args` in the checkout, bytecode writing allowed."""
+    return subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, *args], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120, env=_env()
+    )
+
+
 def import_tree(module: str) -> list[ImportLine]:
     """The -X importtime lines of `import module` in a fresh interpreter (post-order)."""
-    result = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=120,
-        env=_env(),
-    )
+    result = _python("-X", "importtime", "-c", f"import {module}")
     lines: list[ImportLine] = []
     for line in result.stderr.splitlines():
         if not line.startswith("import time:"):
@@ -86,15 +85,7 @@ def manager_import_ms() -> float:
         "import time; t = time.perf_counter(); from telemetry import TelemetryManager; "
         "print((time.perf_counter() - t) * 1000)"
     )
-    output = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=60,
-        env=_env(),
-    ).stdout
+    output = _python("-c", code).stdout
     return float(output.strip().splitlines()[-1])
 
 
@@ -104,9 +95,7 @@ def modules_loaded_by_telemetry() -> dict[str, bool]:
         "import json, sys; import telemetry; "
         f"print(json.dumps({{m: m in sys.modules for m in {list(MUST_NOT_LOAD)!r}}}))"
     )
-    output = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=60
-    ).stdout
+    output = _python("-c", code).stdout
     loaded: dict[str, bool] = json.loads(output.strip().splitlines()[-1])
     return loaded
 
