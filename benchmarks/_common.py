@@ -222,7 +222,7 @@ def serve_counting() -> None:
     for line in sys.stdin:
         command = line.strip()
         if command == "counts":
-            print(json.dumps(tally.snapshot()), flush=True)
+            print(json.dumps({**tally.snapshot(), "cpu": time.process_time()}), flush=True)
         elif command == "reset":
             tally.reset()
             print("{}", flush=True)

@@ -141,12 +141,13 @@ def _child(case: str, base_url: str, events: int) -> None:
     finish(30)
     print("warm", flush=True)
     sys.stdin.readline()  # the parent saw the warm-up arrive and reset its counts
+    cpu0 = time.process_time()
     t0 = time.monotonic()
     for _ in range(events):
         call()
     tracked = time.monotonic()
     print(json.dumps({"t0": t0, "tracked": tracked}), flush=True)
-    print(json.dumps(finish()), flush=True)
+    print(json.dumps({**finish(), "cpu": time.process_time() - cpu0}), flush=True)
     sys.stdin.readline()  # the parent has counted everything
     for path in TEMP_DIRS:
         shutil.rmtree(path, ignore_errors=True)
@@ -173,6 +174,7 @@ def _run_case(case: str, fake: CountingFake, events: int, timeout: float) -> dic
         if not wait_until(lambda: all(fake.events(v) >= WARM_UP for v in vendors), 60):
             raise RuntimeError(f"{case}: warm-up not delivered: {fake.counts()['events']}")
         fake.reset()
+        fake_cpu0 = fake.counts()["cpu"]
         child.stdin.write("go\n")
         child.stdin.flush()
         times = json.loads(child.stdout.readline())
@@ -195,6 +197,8 @@ def _run_case(case: str, fake: CountingFake, events: int, timeout: float) -> dic
         "delivered": delivered,
         "counts": counts,
         "finish": finish,
+        "cpu_us": 1e6 * finish.get("cpu", 0.0) / events,
+        "fake_cpu_us": 1e6 * (counts["cpu"] - fake_cpu0) / events,
     }
 
 
@@ -259,7 +263,8 @@ def main() -> None:
             }
             line = (
                 f"  {case} run {i + 1}: fake received {per_vendor}, last arrival after {done_at}, "
-                f"duplicates {dup or 0}, rejected {rejected or 0}"
+                f"duplicates {dup or 0}, rejected {rejected or 0}; CPU per event: sender "
+                f"{r['cpu_us']:.0f} µs, fake {r['fake_cpu_us']:.0f} µs"
             )
             if case.startswith("telemetry"):
                 finish = r["finish"]
