@@ -8,7 +8,6 @@ so a slow or broken provider can neither block the caller nor starve another pro
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._log import get_logger, redact
+from .encoding import encode_json
 from .http import default_transport
 from .options import DeliveryOptions
 from .sampling import TokenBucket, sampled_in
@@ -80,8 +80,6 @@ class _Flight(NamedTuple):
     answer: _Answer
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-"""Built once: `json.dumps` with options builds an encoder on every call."""
 DEFAULT_ROUTE = "default"
 
 
@@ -669,7 +667,7 @@ class ProviderWorker:
             self._drop(1, "invalid_event")
             return None
         try:
-            data = _ENCODER.encode(mapped).encode("utf-8")
+            data = encode_json(mapped)
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
             return None
