@@ -8,8 +8,10 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from typing import BinaryIO
 
 from .._log import redact
+from ._http11 import host_header, read_response, request_head
 from .http import CONNECT_TIMEOUT_SECONDS, ca_bundle, user_agent
 from .types import HttpRequest, HttpResponse, TransportFailure
 
@@ -39,13 +41,16 @@ class HttpClientTransport:
 
     `start` takes an idle connection (or opens one) and writes the request; the call it returns
     reads the answer and puts the connection back. A worker with two requests in flight holds two
-    connections to the vendor.
+    connections to the vendor. `http.client` opens the connections; the requests and responses
+    on them are written and read by `_http11`, except on a test double of `http.client` (vcrpy's),
+    which is driven through its own `request` and `getresponse`.
     """
 
     def __init__(self) -> None:
         self._idle: dict[_Origin, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._open: set[http.client.HTTPConnection] = set()
-        self._targets: dict[str, tuple[_Origin, str]] = {}
+        self._readers: dict[http.client.HTTPConnection, BinaryIO] = {}
+        self._targets: dict[str, tuple[_Origin, str, str]] = {}
         self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
         self._tls: ssl.SSLContext | None = None
 
@@ -60,17 +65,17 @@ class HttpClientTransport:
         """
         timeout = max(timeout, 0.01)
         try:
-            origin, target = self._target(request.url)
+            origin, target, host = self._target(request.url)
         except ValueError as exc:
             failure = TransportFailure("other", redact(f"bad URL: {exc}"))
             return lambda: failure
         headers = {**self._headers, **request.headers}
-        reused, written = self._write(origin, target, request, headers, timeout)
+        reused, written = self._write(origin, target, host, request, headers, timeout)
 
         def finish() -> HttpResponse | TransportFailure:
             result = written if isinstance(written, BaseException) else self._read(origin, written)
             if reused and isinstance(result, _STALE):
-                _, again = self._write(origin, target, request, headers, timeout, fresh=True)
+                _, again = self._write(origin, target, host, request, headers, timeout, fresh=True)
                 result = again if isinstance(again, BaseException) else self._read(origin, again)
             return _failure(result) if isinstance(result, BaseException) else result
 
@@ -80,6 +85,7 @@ class HttpClientTransport:
         self,
         origin: _Origin,
         target: str,
+        host: str,
         request: HttpRequest,
         headers: dict[str, str],
         timeout: float,
@@ -95,9 +101,14 @@ class HttpClientTransport:
             except (OSError, http.client.HTTPException) as exc:
                 return False, _ConnectFailed(exc)
         try:
-            if connection.sock is not None:  # None under a test double such as vcrpy's
+            if connection in self._readers:
+                head = request_head(request.method, target, host, headers, len(request.body))
                 connection.sock.settimeout(timeout)
-            _request_in_one_write(connection, request.method, target, request.body, headers)
+                connection.sock.sendall(head + request.body)  # one write: see _request_in_one_write
+            else:
+                if connection.sock is not None:  # None under a test double such as vcrpy's
+                    connection.sock.settimeout(timeout)
+                _request_in_one_write(connection, request.method, target, request.body, headers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a TransportFailure
             self._close(connection)
             return reused, exc
@@ -105,20 +116,26 @@ class HttpClientTransport:
 
     def _read(self, origin: _Origin, connection: http.client.HTTPConnection) -> HttpResponse | BaseException:
         try:
-            response = connection.getresponse()
-            body = response.read()
-            answer = HttpResponse(response.status, body, {k.lower(): v for k, v in response.getheaders()})
+            reader = self._readers.get(connection)
+            if reader is not None:
+                answer, will_close = read_response(reader)
+            else:
+                response = connection.getresponse()
+                body = response.read()
+                answer = HttpResponse(response.status, body, {k.lower(): v for k, v in response.getheaders()})
+                will_close = bool(getattr(response, "will_close", False))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a TransportFailure
             self._close(connection)
             return exc
         idle = self._idle.setdefault(origin, [])
-        if getattr(response, "will_close", False) or len(idle) >= MAX_IDLE_PER_ORIGIN:
+        if will_close or len(idle) >= MAX_IDLE_PER_ORIGIN:
             self._close(connection)
         else:
             idle.append((connection, time.monotonic()))
         return answer
 
-    def _target(self, url: str) -> tuple[_Origin, str]:
+    def _target(self, url: str) -> tuple[_Origin, str, str]:
+        """Origin, request target and Host header of a URL (cached: a provider has a handful)."""
         cached = self._targets.get(url)
         if cached is not None:
             return cached
@@ -129,7 +146,11 @@ class HttpClientTransport:
             raise ValueError(f"not an http(s) URL: {split.scheme}://{split.hostname}")
         port = split.port or (443 if split.scheme == "https" else 80)
         path = split.path or "/"
-        target = ((split.scheme, split.hostname, port), path + ("?" + split.query if split.query else ""))
+        target = (
+            (split.scheme, split.hostname, port),
+            path + ("?" + split.query if split.query else ""),
+            host_header(split.hostname, port, 443 if split.scheme == "https" else 80),
+        )
         if len(self._targets) < 64:  # a provider has a handful of URLs; never grow without bound
             self._targets[url] = target
         return target
@@ -168,10 +189,15 @@ class HttpClientTransport:
         except BaseException:
             self._close(connection)
             raise
+        if type(connection).__module__ == "http.client" and connection.sock is not None:
+            self._readers[connection] = connection.sock.makefile("rb")
         return connection
 
     def _close(self, connection: http.client.HTTPConnection) -> None:
         self._open.discard(connection)
+        reader = self._readers.pop(connection, None)
+        if reader is not None:
+            reader.close()
         connection.close()
 
     def flush(self, timeout: float) -> bool:

@@ -149,13 +149,23 @@ class TestTheStandardLibrarySender:
         self, transport: HttpClientTransport, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         writes: list[bytes] = []
-        original = http.client.HTTPConnection.send
+        original_send, original_sendall = socket.socket.send, socket.socket.sendall
 
-        def counting_send(self: http.client.HTTPConnection, data: Any) -> None:
-            writes.append(bytes(data))
-            original(self, data)
+        def to_the_fake(sock: socket.socket) -> bool:  # not the in-process fake's own answers
+            return bool(sock.getpeername()[1] == fake_server.port)
 
-        monkeypatch.setattr(http.client.HTTPConnection, "send", counting_send)
+        def counting_send(self: socket.socket, data: Any, *args: Any) -> int:
+            if to_the_fake(self):
+                writes.append(bytes(data))
+            return original_send(self, data, *args)
+
+        def counting_sendall(self: socket.socket, data: Any, *args: Any) -> None:
+            if to_the_fake(self):
+                writes.append(bytes(data))
+            original_sendall(self, data, *args)
+
+        monkeypatch.setattr(socket.socket, "send", counting_send)
+        monkeypatch.setattr(socket.socket, "sendall", counting_sendall)
         request = ga4_request(fake_server)
 
         answer = transport.send(request, 2.0)
