@@ -134,9 +134,10 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
         params = _truncate(self.clean_params(event.params, where="Amplitude params"))
+        context = self.context
         mapped: dict[str, Any] = {
-            "device_id": self.context.client_id,
-            "session_id": self.context.session.start_ms,
+            "device_id": context.client_id,
+            "session_id": context.session.start_ms,
             "time": int(event.time * 1000),
             "insert_id": event.insert_id,
             "library": self._library,

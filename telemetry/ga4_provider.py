@@ -110,6 +110,19 @@ def normalise_name(raw: Any, max_length: int = MAX_NAME) -> str | None:
     return name[:max_length]
 
 
+def _param_name(raw: str) -> str | None:
+    """The GA4 name a param is sent under, or None when GA4 reserves it or nothing valid remains."""
+    key = normalise_name(raw)
+    if key is None or key in RESERVED_PARAM_NAMES or key in STRUCTURED_PARAM_NAMES:
+        return None
+    return None if key.startswith(RESERVED_PARAM_PREFIXES) else key
+
+
+_UNSEEN: Any = object()
+_MAX_REMEMBERED_NAMES = 1024
+"""Param names map to GA4 names through a memo of this size (callers use a small vocabulary)."""
+
+
 def join_page_location(base_url: str, page_path: str) -> str:
     """APP_BASE_URL joined with a page path: exactly one "/" between them; absolute URLs kept."""
     if urlsplit(page_path).scheme in ("http", "https"):
@@ -204,6 +217,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         self._max_value = MAX_VALUE_GA360 if config.ga360 else MAX_VALUE
         self.event_rules = dataclasses.replace(EVENT_RULES, max_value_length=self._max_value)
         self._warned_reserved: set[str] = set()
+        self._param_names: dict[str, str | None] = {}
         base = config.endpoint or (GA_EU_ENDPOINT if config.region == "eu" else GA_ENDPOINT)
         path = "/debug/mp/collect" if config.validation_mode else "/mp/collect"
         self._url = (
@@ -248,10 +262,14 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
     def _clean_params(self, params: Mapping[str, Any], event_name: str) -> dict[str, Any]:
         budget = MAX_PARAMS - 4  # session_id, runtime, lib_version, engagement_time_msec
         out: dict[str, Any] = {}
+        names = self._param_names
         for raw_key, value in params.items():
-            key = normalise_name(raw_key)
-            reserved = key in RESERVED_PARAM_NAMES or key in STRUCTURED_PARAM_NAMES
-            if key is None or reserved or key.startswith(RESERVED_PARAM_PREFIXES):
+            key = names.get(raw_key, _UNSEEN)
+            if key is _UNSEEN:
+                key = _param_name(raw_key)
+                if len(names) < _MAX_REMEMBERED_NAMES:
+                    names[raw_key] = key
+            if key is None:
                 log.debug("GA4 %s: param %r is not a valid GA4 name; dropped", event_name, raw_key)
                 continue
             clean = self._param_value(value)

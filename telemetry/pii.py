@@ -239,6 +239,8 @@ class PiiGuard:
         # Text -> (redacted text, kinds found): params repeat a small vocabulary (plans, pages,
         # labels), so most strings are scanned once. Valid while the registered secrets are.
         self._memo: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
+        # Param names seen to need no scan: not allow-listed, not an identifier, nothing to find.
+        self._plain_keys: set[str] = set()
         self._memo_secrets = -1
 
     # -- text ------------------------------------------------------------------------------
@@ -264,13 +266,18 @@ class PiiGuard:
             text = self._redact_into(text, kinds)
         return text, kinds
 
+    def _current_memo(self) -> dict[str, tuple[str, tuple[tuple[str, int], ...]]]:
+        """The memo, emptied (with the plain keys) when a secret was registered or it is full."""
+        if self._memo_secrets != len(_log._secrets) or len(self._memo) >= _MEMO_MAX_ENTRIES:
+            self._memo = {}
+            self._plain_keys = set()
+            self._memo_secrets = len(_log._secrets)
+        return self._memo
+
     def _redact_into(self, text: str, kinds: dict[str, int]) -> str:
         if len(text) > _MEMO_MAX_TEXT:
             return self._redact_uncached(text, kinds)
-        if self._memo_secrets != len(_log._secrets) or len(self._memo) >= _MEMO_MAX_ENTRIES:
-            self._memo = {}
-            self._memo_secrets = len(_log._secrets)
-        memo = self._memo
+        memo = self._current_memo()
         known = memo.get(text)
         if known is None:
             found: dict[str, int] = {}
@@ -300,6 +307,9 @@ class PiiGuard:
 
     def is_personal(self, text: str) -> bool:
         """Whether `text` holds a finding whose action is not "keep" (memoised like `redact`)."""
+        known = self._current_memo().get(text)
+        if known is not None:
+            return bool(known[1])
         kinds: dict[str, int] = {}
         self._redact_into(text, kinds)
         return bool(kinds)
@@ -319,16 +329,29 @@ class PiiGuard:
         policy = self.policy
         if not policy.enabled:
             return dict(params), report
+        memo = self._current_memo()
+        plain_keys = self._plain_keys
         out: dict[str, Any] = {}
         for key, value in params.items():
-            if key in policy.allow_keys:
+            if key in plain_keys:  # the common case: a known name with a number, a flag or known text
+                if value is None or type(value) in _PLAIN:
+                    out[key] = value
+                    continue
+                if type(value) is str:
+                    known = memo.get(value)
+                    if known is not None and not known[1]:
+                        out[key] = value
+                        continue
+            elif key in policy.allow_keys:
                 out[key] = value
                 continue
-            if key.lower().lstrip("$") in IDENTIFIER_KEYS and policy.action_for("identifier") != "keep":
+            elif key.lower().lstrip("$") in IDENTIFIER_KEYS and policy.action_for("identifier") != "keep":
                 report.count_dropped("identifier")
                 continue
-            if (value is None or type(value) in _PLAIN) and _nothing_to_find(key):
-                out[key] = value  # the common case: a short plain name with a number or a flag
+            elif _nothing_to_find(key) and len(plain_keys) < _MEMO_MAX_ENTRIES:
+                plain_keys.add(key)
+            if (value is None or type(value) in _PLAIN) and key in plain_keys:
+                out[key] = value
                 continue
             kinds: dict[str, int] = {}
             budget = [MAX_SCANNED_VALUES]

@@ -269,15 +269,16 @@ class TestNormalisation:
     def test_invalid_and_reserved_param_names_never_reach_ga4(
         self, make_manager: MakeManager, fake_server: Any
     ) -> None:
-        make_manager(amplitude=False).track_event(
-            "params",
-            {"_hidden": 1, "ga_thing": 2, "google_x": 3, "firebase_conversion": 4, "with space": 5, "ok": 6},
-        )
-        (event,) = fake_server.wait_for(1, vendor="ga4")
+        manager = make_manager(amplitude=False)
+        params = {"_hidden": 1, "ga_thing": 2, "google_x": 3, "firebase_conversion": 4, "with space": 5, "ok": 6}
+        manager.track_event("params", params)
+        manager.track_event("params", params)  # the names' verdicts now come from the provider's memo
+        events = fake_server.wait_for(2, vendor="ga4")
 
-        assert event.params["ok"] == 6
-        assert event.params["with_space"] == 5
-        assert not {"_hidden", "ga_thing", "google_x", "firebase_conversion"} & set(event.params)
+        for event in events:
+            assert event.params["ok"] == 6
+            assert event.params["with_space"] == 5
+            assert not {"_hidden", "ga_thing", "google_x", "firebase_conversion"} & set(event.params)
         assert_ga4_accepts_everything(fake_server)
 
     def test_user_properties_follow_ga4_limits(self, manager: TelemetryManager, fake_server: Any) -> None:

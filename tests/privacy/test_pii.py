@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from telemetry._log import register_secret
 from telemetry.pii import _MEMO_MAX_ENTRIES as MEMO_MAX_ENTRIES
-from telemetry.pii import IDENTIFIER_KEYS, PiiGuard, PiiPolicy, looks_like_secret
+from telemetry.pii import IDENTIFIER_KEYS, PiiGuard, PiiPolicy, PiiReport, looks_like_secret
 from telemetry.policy import EventPolicy
 
 from ._support import AMP_KEY, GA_SECRET, raw_bodies
@@ -274,8 +274,29 @@ class TestTheGuardRemembersWhatItScanned:
 
         for n in range(3 * MEMO_MAX_ENTRIES):
             guard.redact(f"page-{n}")
+        for n in range(3 * MEMO_MAX_ENTRIES):
+            name = "".join(string.ascii_lowercase[int(d)] for d in str(n))  # no digits: nothing to find
+            assert guard.clean_params({name: 1})[0] == {name: 1}
 
         assert len(guard._memo) <= MEMO_MAX_ENTRIES
+        assert len(guard._plain_keys) <= MEMO_MAX_ENTRIES
+
+    @pytest.mark.parametrize(
+        ("value", "kind"),
+        [("mail a@example.com", "email"), ("/home/alice/x", "home"), ("203.0.113.9", "ip")],
+    )
+    def test_a_param_name_seen_with_plain_values_still_has_a_personal_value_redacted(
+        self, value: str, kind: str
+    ) -> None:
+        guard = PiiGuard(ALICE)
+        for _ in range(3):  # the name is now known to need no scan, and so is "plain"
+            assert guard.clean_params({"note": "plain", "n": 1}) == ({"note": "plain", "n": 1}, PiiReport())
+
+        for _ in range(2):  # the second time from the memo
+            cleaned, report = guard.clean_params({"note": value, "n": 1})
+            assert value not in json.dumps(cleaned)
+            assert report.redacted == {kind: 1}
+            assert cleaned["n"] == 1
 
 
 class TestThroughAManager:
