@@ -116,8 +116,12 @@ class _EventSessionContext(TelemetryContext):
         return self._event_session.id
 
 
-_mapping = threading.local()
-"""(provider, context view) while a provider maps an event that carries its own session."""
+class _Mapping(threading.local):
+    bound: tuple[BaseTelemetryProvider, TelemetryContext] | None = None
+    """(provider, context view) while a provider maps an event that carries its own session."""
+
+
+_mapping = _Mapping()
 
 
 class BaseTelemetryProvider:
@@ -150,9 +154,9 @@ class BaseTelemetryProvider:
     def context(self) -> TelemetryContext:
         """The run's context; inside `map_event` of an event with its own `session`, a view of it
         with that session, so every provider reading `self.context.session` honours it."""
-        bound = getattr(_mapping, "bound", None)
+        bound = _mapping.bound  # a class default: a missing attribute would cost an exception
         if bound is not None and bound[0] is self:
-            return bound[1]  # type: ignore[no-any-return]
+            return bound[1]
         return self._context
 
     @context.setter
@@ -172,15 +176,19 @@ class BaseTelemetryProvider:
         if admitted is None:
             return None
         # While mapping, `clean_params` may reuse (or fill) the event's shared cleaning cache.
-        self.__dict__["_cleaning"] = event
-        previous = getattr(_mapping, "bound", None)
-        if admitted.session is not None:
-            _mapping.bound = (self, _EventSessionContext(self._context, admitted.session))
+        attributes = self.__dict__
+        attributes["_cleaning"] = event
         try:
-            return self.map_event(admitted)
+            if admitted.session is None:
+                return self.map_event(admitted)
+            previous = _mapping.bound
+            _mapping.bound = (self, _EventSessionContext(self._context, admitted.session))
+            try:
+                return self.map_event(admitted)
+            finally:
+                _mapping.bound = previous
         finally:
-            _mapping.bound = previous
-            self.__dict__["_cleaning"] = None
+            attributes["_cleaning"] = None
 
     # -- what a provider describes -------------------------------------------------------------
 
@@ -230,7 +238,8 @@ class BaseTelemetryProvider:
                 cached = self.policy.guard.clean_params(sanitize_params(params, where=where))
                 event.cleaned = cached
             cleaned, report = cached
-            self.privacy_stats.add(report)
+            if report.redacted or report.dropped:
+                self.privacy_stats.add(report)
             return dict(cleaned)
         return self.policy.clean_params(sanitize_params(params, where=where), self.privacy_stats)
 
