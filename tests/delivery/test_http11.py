@@ -40,6 +40,21 @@ def parsed_by_http_client(data: bytes) -> tuple[HttpResponse, bool]:
     )
 
 
+class _Capture(http.client.HTTPConnection):
+    """Collects what `http.client` would write, instead of writing it."""
+
+    written = b""
+
+    def send(self, data: Any) -> None:
+        self.written += bytes(data)
+
+
+def written_by_http_client(port: int, target: str, headers: dict[str, str], body: bytes) -> bytes:
+    capture = _Capture("127.0.0.1", port)
+    capture.request("POST", target, body=body, headers=headers)
+    return capture.written
+
+
 def parsed_by_us(data: bytes) -> tuple[HttpResponse, bool]:
     return read_response(io.BytesIO(data))
 
@@ -160,16 +175,9 @@ class TestWritingRequests:
     def test_a_request_head_is_byte_for_byte_what_http_client_writes(
         self, headers: dict[str, str], body: bytes, target: str
     ) -> None:
-        class Capture(http.client.HTTPConnection):
-            written = b""
+        expected = written_by_http_client(8080, target, headers, body)
 
-            def send(self, data: Any) -> None:
-                self.written += bytes(data)
-
-        capture = Capture("127.0.0.1", 8080)
-        capture.request("POST", target, body=body, headers=headers)
-
-        assert request_head("POST", target, "127.0.0.1:8080", headers, len(body)) + body == capture.written
+        assert request_head("POST", target, "127.0.0.1:8080", headers, len(body)) + body == expected
 
     @pytest.mark.parametrize(
         "headers", [{"X-Bad": "a\r\nInjected: 1"}, {"X-Bad\r\nInjected": "1"}, {"X-Bad": "\u2603"}]
@@ -242,17 +250,10 @@ class TestTheSenderOnTheWire:
         assert transport.send(HttpRequest(scripted.url, BODY, headers), 2.0) == HttpResponse(204, b"", {})
         transport.close()
 
-        class Capture(http.client.HTTPConnection):
-            written = b""
-
-            def send(self, data: Any) -> None:
-                self.written += bytes(data)
-
         port = scripted.listener.getsockname()[1]
-        capture = Capture("127.0.0.1", port)
         sender_headers = {"User-Agent": user_agent(), "Accept": "*/*", **headers}
-        capture.request("POST", "/mp/collect?measurement_id=G-1", body=BODY, headers=sender_headers)
-        assert scripted.requests == [capture.written]
+        expected = written_by_http_client(port, "/mp/collect?measurement_id=G-1", sender_headers, BODY)
+        assert scripted.requests == [expected]
 
     @pytest.mark.parametrize(
         ("scripted", "connections"),
