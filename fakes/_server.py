@@ -18,16 +18,23 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from fakes._faults import MALFORMED_BODY, Fault, FaultRegistry
-from fakes._model import FakeRequest, FakeResponse, Handled, ReceivedEvent, VendorFake
-from fakes._recorder import RecordedRequest, Recorder
+from fakes._model import (
+    FakeRequest,
+    FakeResponse,
+    Handled,
+    ReceivedEvent,
+    VendorFake,
+    make_fake_request,
+)
+from fakes._recorder import RecordedRequest, Recorder, make_recorded_request
 
 INSPECTION_PREFIX = "/_fakes/"
 MAX_LINE = 65_536
@@ -42,9 +49,8 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 _FRAMING_HEADERS = frozenset({"content-length", "connection", "transfer-encoding"})
 
 
-@dataclass(frozen=True)
-class _Incoming:
-    """One parsed HTTP request, before routing."""
+class _Incoming(NamedTuple):
+    """One parsed HTTP request, before routing (a tuple: one is built per request)."""
 
     method: str
     target: str
@@ -127,9 +133,13 @@ class _Handler(socketserver.StreamRequestHandler):
             raise _BadRequest(400, f"bad request line {line[:100]!r}")
         method, target, version = parts
         headers = self._read_headers()
-        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-        # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked.
-        keep_alive = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
+        connection = headers.get("connection")
+        if connection is None:  # the common case: no tokens to read
+            keep_alive = version != "HTTP/1.0"
+        else:
+            tokens = {t.strip().lower() for t in connection.split(",")}
+            # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked.
+            keep_alive = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
         body = self._read_body(headers, version)
         if body is None:
             return None
@@ -416,7 +426,7 @@ class FakeServer:
         """Answer one request; return whether the connection stays open."""
         path, parsed_query = _split_target(incoming.target)
         query = {name: list(values) for name, values in parsed_query}
-        request = FakeRequest(incoming.method, path, query, incoming.headers, incoming.body)
+        request = make_fake_request(incoming.method, path, query, incoming.headers, incoming.body)
         if path.startswith(INSPECTION_PREFIX):
             response = self._inspect(request)
             handler.send(self._encode(response, incoming))
@@ -456,12 +466,15 @@ class FakeServer:
 
     @staticmethod
     def _encode(response: FakeResponse, incoming: _Incoming) -> bytes:
+        head = incoming.method == "HEAD"
+        if not response.headers and not response.body:
+            return _encode_bare(response.status, incoming.keep_alive, head)
         return encode_response(
             response.status,
             response.headers,
             response.body,
             keep_alive=incoming.keep_alive,
-            head=incoming.method == "HEAD",
+            head=head,
         )
 
     def _record(
@@ -473,19 +486,19 @@ class FakeServer:
         fault: str | None = None,
         latency: float = 0.0,
     ) -> None:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            query=request.query,
-            headers=request.headers,
-            body=request.body,
-            vendor=vendor,
-            status=None if handled is None else handled.response.status,
-            time=incoming.time,
-            fault=fault,
-            latency=latency,
-            events=() if handled is None else handled.events,
-            validation_messages=() if handled is None else handled.validation_messages,
+        recorded = make_recorded_request(
+            request.method,
+            request.path,
+            request.query,
+            request.headers,
+            request.body,
+            vendor,
+            None if handled is None else handled.response.status,
+            incoming.time,
+            fault,
+            latency,
+            () if handled is None else handled.events,
+            () if handled is None else handled.validation_messages,
         )
         self._recorder.add(recorded, count_events=fault in (None, "latency"))
         if self.on_request is not None:
@@ -539,6 +552,12 @@ class FakeServer:
                     return FakeResponse.json(200, {"removed": fault.id})
             return FakeResponse.json(404, {"error": f"no fault {wanted}"})
         return FakeResponse.json(405, {"error": f"{method} is not allowed on {request.path}"})
+
+
+@functools.lru_cache(maxsize=64)
+def _encode_bare(status: int, keep_alive: bool, head: bool) -> bytes:
+    """`encode_response` of a response without headers or body (GA4's 204), cached."""
+    return encode_response(status, {}, b"", keep_alive=keep_alive, head=head)
 
 
 @functools.lru_cache(maxsize=256)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from fakes._model import FakeRequest, FakeResponse, Handled, ReceivedEvent
+from fakes._json import MISSING, orjson_loads
+from fakes._model import FakeRequest, FakeResponse, Handled, ReceivedEvent, make_received_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -94,6 +95,13 @@ _NUMBER_FIELDS = ("price", "revenue", "location_lat", "location_lng")
 _OBJECT_FIELDS = ("event_properties", "user_properties", "groups", "group_properties")
 _ID_FIELDS = ("user_id", "device_id")
 _CONTAINERS = (dict, list)
+_CONTAINER_TYPES = frozenset(_CONTAINERS)
+_EXACT_NUMBER_TYPES = frozenset({int, float})
+_SELDOM_SENT_FIELDS = frozenset(
+    {"event_id", "quantity", "price", "revenue", "location_lat", "location_lng", "user_properties", "groups",
+     "group_properties"}
+)  # fmt: skip
+"""Fields `_check_event` checks that events seldom carry: `_plain_events` looks at them only when present."""
 
 ERROR_MISSING_BODY = "Missing request body"
 ERROR_INVALID_JSON = "Invalid JSON request body"
@@ -198,16 +206,19 @@ class AmplitudeFake:
             return Handled(
                 FakeResponse.json(405, {"code": 405, "error": "Method not allowed"}, {"Allow": "POST"})
             )
-        if not request.body.strip():
+        body = request.body
+        if not body or (body[:1].isspace() and not body.strip()):  # blank, without copying it all
             return _error(400, ERROR_MISSING_BODY)
-        if len(request.body) > self.max_request_bytes[request.path]:
+        if len(body) > self.max_request_bytes[request.path]:
             return _error(413, ERROR_TOO_LARGE)
         if "application/json" not in request.content_type.lower():
             return _error(400, ERROR_INVALID_JSON)
-        try:
-            payload = json.loads(request.body)
-        except (UnicodeDecodeError, ValueError):
-            return _error(400, ERROR_INVALID_JSON)
+        payload = orjson_loads(body)
+        if payload is MISSING:
+            try:
+                payload = json.loads(body)
+            except (UnicodeDecodeError, ValueError):
+                return _error(400, ERROR_INVALID_JSON)
         if not isinstance(payload, dict):
             return _error(400, ERROR_INVALID_JSON)
 
@@ -226,11 +237,12 @@ class AmplitudeFake:
         if min_id_length is None:
             return _error(400, ERROR_INVALID_FIELDS, events_with_invalid_fields={"options": []})
 
-        checks = [_check_event(event, min_id_length) for event in events]
-        if not all(check.ok for check in checks):
-            return _validation_error(events, checks)
-
-        cleaned = [check.cleaned for check in checks]
+        cleaned = _plain_events(events, min_id_length)
+        if cleaned is None:
+            checks = [_check_event(event, min_id_length) for event in events]
+            if not all(check.ok for check in checks):
+                return _validation_error(events, checks)
+            cleaned = [check.cleaned for check in checks]
         with self._lock:
             throttled = self._throttle(cleaned)
             if throttled is not None:
@@ -288,19 +300,21 @@ class AmplitudeFake:
         """Record each event not seen before; answer the success summary. Caller holds the lock."""
         received: list[ReceivedEvent] = []
         messages: list[dict[str, Any]] = []
+        seen = self._seen_insert_ids
         for index, event in enumerate(events):
-            dedup_key = _dedup_key(event)
-            if dedup_key is not None and dedup_key in self._seen_insert_ids:
-                messages.append(
-                    _message(
-                        f"events[{index}].insert_id",
-                        f"duplicate insert_id {dedup_key[1]!r} for {dedup_key[0]!r}; not recorded",
-                        "DUPLICATE",
+            insert_id = event.get("insert_id")
+            if insert_id:  # the dedup key: (device_id or user_id, insert_id)
+                dedup_key = (str(event.get("device_id") or event.get("user_id")), str(insert_id))
+                if dedup_key in seen:
+                    messages.append(
+                        _message(
+                            f"events[{index}].insert_id",
+                            f"duplicate insert_id {dedup_key[1]!r} for {dedup_key[0]!r}; not recorded",
+                            "DUPLICATE",
+                        )
                     )
-                )
-                continue
-            if dedup_key is not None:
-                self._seen_insert_ids.add(dedup_key)
+                    continue
+                seen.add(dedup_key)
             received.append(_normalise(event))
         body = {
             "code": 200,
@@ -396,6 +410,77 @@ def _check_event(event: Any, min_id_length: int) -> _EventCheck:
     return check
 
 
+def _plain_events(events: list[Any], min_id_length: int) -> list[dict[str, Any]] | None:
+    """`events` themselves when `_check_event` would pass each one and strip nothing; else None.
+
+    The same verdict for the common event in fewer steps (ids repeat, so each is judged once);
+    None sends the request through `_check_event`. Decoded JSON holds only exact types.
+    """
+    usable_devices: set[str] = set()
+    usable_users: set[str] = set()
+    for event in events:
+        if type(event) is not dict:
+            return None
+        event_type = event.get("event_type")
+        if type(event_type) is not str or not event_type or event_type in RESERVED_EVENT_TYPES:
+            return None
+        device_id = event.get("device_id")
+        if type(device_id) is str:
+            if device_id not in usable_devices:
+                if not _usable_id(device_id, min_id_length) or not device_id.strip("0-"):
+                    return None
+                usable_devices.add(device_id)
+        elif device_id is not None or "device_id" in event:
+            return None  # not a string, or a null that would be stripped
+        user_id = event.get("user_id")
+        if type(user_id) is str:
+            if user_id not in usable_users:
+                if not _usable_id(user_id, min_id_length):
+                    return None
+                usable_users.add(user_id)
+        elif user_id is not None or "user_id" in event or device_id is None:
+            return None
+        if (
+            type(event.get("time", 0)) is not int
+            or type(event.get("session_id", 0)) is not int
+            or type(event.get("insert_id", "")) is not str
+        ):
+            return None
+        properties = event.get("event_properties")
+        if properties is None:
+            if "event_properties" in event:
+                return None
+        elif type(properties) is not dict or not _shallow(properties):
+            return None
+        if not _SELDOM_SENT_FIELDS.isdisjoint(event) and not _seldom_sent_fields_ok(event):
+            return None
+    return events
+
+
+def _usable_id(value: str, min_id_length: int) -> bool:
+    """Long enough and not a placeholder (the device_id rule on zeros and dashes aside)."""
+    return len(value) >= min_id_length and value.lower() not in INVALID_ID_VALUES
+
+
+def _shallow(value: dict[str, Any]) -> bool:
+    """Whether an object is nested at most MAX_OBJECT_DEPTH deep (flat objects at C speed)."""
+    return _CONTAINER_TYPES.isdisjoint(map(type, value.values())) or _depth(value) <= MAX_OBJECT_DEPTH
+
+
+def _seldom_sent_fields_ok(event: dict[str, Any]) -> bool:
+    """`_check_event`'s type rules for the fields in `_SELDOM_SENT_FIELDS`."""
+    for name in ("event_id", "quantity"):
+        if name in event and not _is_int(event[name]):
+            return False
+    for name in _NUMBER_FIELDS:
+        if name in event and not _is_number(event[name]):
+            return False
+    for name in ("user_properties", "groups", "group_properties"):
+        if name in event and not (isinstance(event[name], dict) and _depth(event[name]) <= MAX_OBJECT_DEPTH):
+            return False
+    return True
+
+
 def _validation_error(events: list[Any], checks: list[_EventCheck]) -> Handled:
     """The 400 InvalidRequestError body listing event indices by field, as the docs shape it."""
     by_category: dict[str, dict[str, list[int]]] = {
@@ -470,15 +555,6 @@ def _depth(value: Any) -> int:
     return 1 + deepest
 
 
-def _dedup_key(event: dict[str, Any]) -> tuple[str, str] | None:
-    """(device_id or user_id, insert_id), or None when the event carries no insert_id."""
-    insert_id = event.get("insert_id")
-    if not insert_id:
-        return None
-    owner = event.get("device_id") or event.get("user_id")
-    return (str(owner), str(insert_id))
-
-
 # -- normalisation -------------------------------------------------------------------------------
 
 
@@ -516,17 +592,19 @@ def _normalise(event: dict[str, Any]) -> ReceivedEvent:
     event_time = event.get("time")
     seconds = event_time / 1000 if isinstance(event_time, int) else None
     insert_id = event.get("insert_id")
-    return ReceivedEvent(
-        vendor=VENDOR,
-        kind=kind,
-        name=event_type,
-        params=params,
-        client_id=event.get("device_id") or event.get("user_id"),
-        session_id=event.get("session_id"),
-        time=seconds,
-        insert_id=insert_id if isinstance(insert_id, str) else None,
-        user_properties=dict(user_properties),
-        raw=event,
+    return make_received_event(
+        VENDOR,
+        kind,
+        event_type,
+        params,
+        event.get("device_id") or event.get("user_id"),
+        event.get("session_id"),
+        seconds,
+        insert_id if isinstance(insert_id, str) else None,
+        True,
+        (),
+        dict(user_properties),
+        event,
     )
 
 

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fakes._model import FakeRequest, FakeResponse, Handled, ReceivedEvent
+from fakes._json import MISSING, orjson_loads
+from fakes._model import FakeRequest, FakeResponse, Handled, ReceivedEvent, make_received_event
 
 COLLECT_PATH = "/mp/collect"
 DEBUG_PATH = "/debug/mp/collect"
@@ -127,6 +128,9 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_body(body: bytes) -> Any:
     """Decode a body as JSON, marking objects with repeated keys. ValueError if it is not JSON."""
+    payload = orjson_loads(body, unique_keys=True)
+    if payload is not MISSING:
+        return payload  # no key repeats, so there is nothing to mark
     return json.loads(body, object_pairs_hook=_pairs_hook)
 
 
@@ -198,6 +202,10 @@ def _duplicates(obj: Any) -> tuple[str, ...]:
 _PLAIN_PARAM_NAMES: set[str] = set()
 """Param names already found valid, unreserved and not `items`: they need no name checks."""
 _MAX_PLAIN_PARAM_NAMES = 4096
+_PLAIN_EVENT_NAMES: dict[bool, set[str]] = {False: set(), True: set()}
+"""Event names already found valid and unreserved, for web (False) and app (True) streams."""
+_EXACT_NUMBER_TYPES = frozenset({int, float})
+"""What `_is_number` accepts among the exact types JSON decodes to (bool is its own type)."""
 
 
 def _has_long_string(values: Iterable[Any], limit: int) -> bool:
@@ -423,8 +431,37 @@ class _Checker:
                 "events",
                 "request",
             )
+        check_event = self.check_event
+        if self.enforce:
+            for index, event in enumerate(events):
+                check_event(index, event)
+            return
+        plain_names = _PLAIN_EVENT_NAMES[self.firebase]
+        limit = self.value_limit
         for index, event in enumerate(events):
-            self.check_event(index, event)
+            # The common event, decided without the full check: it would find nothing to report.
+            if type(event) is dict and EVENT_FIELDS.issuperset(event):
+                name = event.get("name")
+                stamp = event.get("timestamp_micros")
+                if (
+                    type(name) is str
+                    and name in plain_names
+                    and (stamp is None or type(stamp) in _EXACT_NUMBER_TYPES)
+                ):
+                    params = event.get("params")
+                    if params is None:
+                        continue
+                    if (
+                        type(params) is dict
+                        and len(params) <= MAX_PARAMS
+                        and _PLAIN_PARAM_NAMES.issuperset(params)
+                    ):
+                        for value in params.values():
+                            if isinstance(value, str) and len(value) > limit:
+                                break
+                        else:
+                            continue
+            check_event(index, event)
 
     def check_event(self, i: int, event: Any) -> None:
         if not isinstance(event, dict):
@@ -468,6 +505,10 @@ class _Checker:
                 "event",
                 i,
             )
+        else:
+            plain_names = _PLAIN_EVENT_NAMES[self.firebase]
+            if len(plain_names) < _MAX_PLAIN_PARAM_NAMES:
+                plain_names.add(name)
 
     def check_params(self, i: int, params: dict[str, Any]) -> None:
         if (
@@ -647,6 +688,11 @@ class GA4Fake:
         relaxed = payload.get("validation_behavior") != "ENFORCE_RECOMMENDATIONS"
         user_properties = _flatten_user_properties(payload.get("user_properties"))
         accepted, problems = not unrecorded, tuple(unrecorded)
+        request_micros = payload.get("timestamp_micros")
+        if not _is_number(request_micros):
+            request_micros = None
+        oldest = now - MAX_BACKDATE_SECONDS
+        vendor = self.name
         received = []
         for index, event in enumerate(payload["events"]):
             if not isinstance(event, dict):
@@ -658,20 +704,31 @@ class GA4Fake:
             params = event.get("params")
             params = dict(params) if isinstance(params, dict) else {}
             name = event.get("name")
+            # Epoch seconds from the event's timestamp_micros, else the request's; RELAXED resets a
+            # time over 72 h old to 72 h ago, as Google does. (Decoded JSON has exact types.)
+            micros = event.get("timestamp_micros")
+            if type(micros) not in _EXACT_NUMBER_TYPES:
+                micros = request_micros
+            seconds: float | None = None
+            if micros is not None:
+                seconds = float(micros) / 1_000_000
+                if relaxed and oldest > seconds:  # max(seconds, oldest), without the call
+                    seconds = oldest
             received.append(
-                ReceivedEvent(
-                    vendor=self.name,
-                    kind="page_view" if name == "page_view" else "event",
-                    name=name if isinstance(name, str) else "",
-                    params=params,
-                    client_id=client_id,
-                    session_id=params.get("session_id"),
-                    time=_event_time(payload, event, now, clamp=relaxed),
-                    insert_id=None,
-                    accepted=accepted,
-                    problems=problems,
-                    user_properties=dict(user_properties),
-                    raw=dict(event),
+                make_received_event(
+                    vendor,
+                    "page_view" if name == "page_view" else "event",
+                    name if isinstance(name, str) else "",
+                    params,
+                    client_id,
+                    params.get("session_id"),
+                    seconds,
+                    None,
+                    accepted,
+                    problems,
+                    dict(user_properties),
+                    # The decoded event is referenced nowhere else, so it need not be copied.
+                    event if type(event) is dict else dict(event),
                 )
             )
         return tuple(received)
@@ -685,22 +742,6 @@ def _stream_problems(request: FakeRequest) -> list[str]:
     if not request.query_value("measurement_id") and not request.query_value("firebase_app_id"):
         problems.append("measurement_id or firebase_app_id is missing: Google does not record the request.")
     return problems
-
-
-def _event_time(payload: dict[str, Any], event: dict[str, Any], now: float, *, clamp: bool) -> float | None:
-    """Epoch seconds from the event's, else the request's, timestamp_micros.
-
-    With `clamp` (RELAXED) a time over 72 h old is reset to 72 h ago, as Google does.
-    """
-    micros: Any = event.get("timestamp_micros")
-    if not _is_number(micros):
-        micros = payload.get("timestamp_micros")
-    if not _is_number(micros):
-        return None
-    seconds = float(micros) / 1_000_000
-    if clamp:
-        seconds = max(seconds, now - MAX_BACKDATE_SECONDS)
-    return seconds
 
 
 def _flatten_user_properties(properties: Any) -> dict[str, Any]:
