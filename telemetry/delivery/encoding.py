@@ -31,7 +31,9 @@ def encode_json(value: Any) -> bytes:
     """`value` as compact UTF-8 JSON; raises TypeError or ValueError when it has no JSON form."""
     if orjson is not None:
         try:
-            return orjson.dumps(value, option=_OPTIONS)
+            # A copy: orjson's bytes keep the 4 KiB buffer it wrote into, ten times the size of an
+            # event; a queue of 40,000 encoded events would hold 160 MB instead of 16.
+            return bytes(memoryview(orjson.dumps(value, option=_OPTIONS)))
         except orjson.JSONEncodeError:
             pass  # the standard library converts what orjson refuses, or says why it cannot
     return _ENCODER.encode(value).encode("utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -76,3 +78,20 @@ def test_the_standard_library_alone_gives_the_same_bytes(monkeypatch: pytest.Mon
     fast = encode_json(value)
     monkeypatch.setattr(encoding, "orjson", None)
     assert encode_json(value) == fast == stdlib(value)
+
+
+def test_an_encoded_event_holds_no_more_memory_than_its_length() -> None:
+    # orjson's own output keeps a 4 KiB buffer per object; what the engine queues must not.
+    script = """
+import resource
+from telemetry.delivery.encoding import encode_json
+event = {"event_type": "e", "event_properties": {"s": "x" * 300, "n": 1}}
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kept = [encode_json(event) for _ in range(50_000)]
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    growth_mib = float(
+        subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, text=True).stdout
+    )
+
+    assert growth_mib < 50  # 50,000 events of 350 bytes: about 20 MiB; with orjson's buffers, 200
