@@ -104,11 +104,13 @@ class HttpClientTransport:
             if connection in self._readers:
                 head = request_head(request.method, target, host, headers, len(request.body))
                 connection.sock.settimeout(timeout)
-                connection.sock.sendall(head + request.body)  # one write: see _request_in_one_write
-            else:
-                if connection.sock is not None:  # None under a test double such as vcrpy's
+                # One write: each gives up the interpreter lock, which a busy process can take
+                # milliseconds to get back.
+                connection.sock.sendall(head + request.body)
+            else:  # a test double such as vcrpy's, which sends its own way
+                if connection.sock is not None:
                     connection.sock.settimeout(timeout)
-                _request_in_one_write(connection, request.method, target, request.body, headers)
+                connection.request(request.method, target, body=request.body, headers=headers)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a TransportFailure
             self._close(connection)
             return reused, exc
@@ -215,26 +217,6 @@ class _ConnectFailed(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"{type(cause).__name__}: {cause}")
-
-
-def _request_in_one_write(
-    connection: http.client.HTTPConnection, method: str, target: str, body: bytes, headers: dict[str, str]
-) -> None:
-    """`connection.request`, with the head and the body in one write instead of two.
-
-    Each socket write releases the interpreter lock, and with other threads busy, getting it back
-    can take milliseconds: the second write doubled that wait on every request.
-    """
-    if type(connection).__module__ != "http.client":  # a test double (vcrpy's) sends its own way
-        connection.request(method, target, body=body, headers=headers)
-        return
-    held: list[bytes] = []
-    connection.send = held.append  # type: ignore[method-assign,assignment]
-    try:
-        connection.request(method, target, body=body, headers=headers)
-    finally:
-        del connection.send
-    connection.send(b"".join(held))
 
 
 def _readable(sock: object) -> bool:
