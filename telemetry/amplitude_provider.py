@@ -94,24 +94,21 @@ def _text(value: Any) -> str:
     return str(value)[:MAX_STRING]
 
 
-def _truncate_params(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` with keys and text cut to Amplitude's limit (a flat loop: this runs per event)."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        kind = type(value)
-        if kind is str:
-            value = value[:MAX_STRING]
-        elif kind is not int and kind is not float and kind is not bool and value is not None:
-            value = _truncate(value)
-        out[key[:MAX_STRING]] = value
-    return out
-
-
 def _truncate(value: Any) -> Any:
+    """`value` with keys and text cut to Amplitude's limit; plain scalars are not recursed into
+    (this runs on every event's params)."""
     if isinstance(value, str):
         return value[:MAX_STRING]
     if isinstance(value, dict):
-        return {k[:MAX_STRING]: _truncate(v) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                item = item[:MAX_STRING]
+            elif kind is not int and kind is not float and kind is not bool and item is not None:
+                item = _truncate(item)
+            out[key[:MAX_STRING]] = item
+        return out
     if isinstance(value, list):
         return [_truncate(v) for v in value]
     return value
@@ -146,7 +143,7 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
         self._invalid_key_logged = False
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        params = _truncate_params(self.clean_params(event.params, where="Amplitude params"))
+        params = _truncate(self.clean_params(event.params, where="Amplitude params"))
         context = self.context
         mapped: dict[str, Any] = {
             "device_id": context.client_id,
