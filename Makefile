@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m ruff check telemetry fakes contract_tests tests benchmarks examples
+	$(PY) -m ruff format --check telemetry fakes contract_tests tests benchmarks examples
 	$(PY) -m mypy
 	$(PY) -m pytest
 
@@ -46,6 +47,7 @@ cassettes: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check telemetry fakes contract_tests tests benchmarks examples
+	$(PY) -m ruff format --check telemetry fakes contract_tests tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

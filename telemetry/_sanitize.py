@@ -86,10 +86,14 @@ def _sanitize_mapping(mapping: Mapping[Any, Any], depth: int, where: str) -> dic
         return DROP
     for key, value in items[:MAX_ITEMS]:
         kind = type(value)
-        if type(key) is str and key.isascii() and (
-            kind in _SAFE_SCALARS
-            or (kind is str and len(value) <= MAX_STRING and value.isascii())
-            or (kind is int and value.bit_length() <= _MAX_INT_BITS)
+        if (
+            type(key) is str
+            and key.isascii()
+            and (
+                kind in _SAFE_SCALARS
+                or (kind is str and len(value) <= MAX_STRING and value.isascii())
+                or (kind is int and value.bit_length() <= _MAX_INT_BITS)
+            )
         ):
             out[key] = value  # the common case, already JSON-safe
             continue
