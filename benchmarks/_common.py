@@ -202,15 +202,16 @@ class _Tally:
 def serve_counting() -> None:
     """Child process: a FakeServer that tallies and forgets; commands on stdin, answers on stdout.
 
-    Commands: `counts` (one JSON line back), `reset`, `quit`. The recording (and each vendor's
-    dedup state) is forgotten every second by a background thread (`on_request` runs under a
-    vendor lock, so it cannot clear). A resend is counted as a duplicate either way: by the
-    vendor fake's own DUPLICATE note within a second, by the tally's id sets across seconds.
+    Commands: `counts` (one JSON line back), `reset`, `quit`. The server keeps no recording
+    (`record=False`: the tally reads each request as it is answered), and each vendor's dedup
+    state is forgotten every second by a background thread (`on_request` runs under a vendor
+    lock, so it cannot clear). A resend is counted as a duplicate either way: by the vendor
+    fake's own DUPLICATE note within a second, by the tally's id sets across seconds.
     """
     from fakes import FakeServer
 
     tally = _Tally()
-    server = FakeServer(on_request=tally.add).start()
+    server = FakeServer(on_request=tally.add, record=False).start()
     stop = threading.Event()
 
     def forget() -> None:

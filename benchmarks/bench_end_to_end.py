@@ -5,7 +5,10 @@ Q large enough to hold the whole run (nothing may be dropped; the drop counters 
 Beside it, in the same run, the `amplitude-analytics` SDK alone delivering to the same kind of
 fake, with its default batch (200) and with `flush_queue_size=1000`.
 
-Each case runs in a fresh process against a counting fake in another process. The child warms
+Each case runs in a fresh process against a counting fake in another process. One more case
+shows the sender's own ceiling: the same three providers against a null server (another process,
+one thread, answers every request at once and checks nothing); there a run ends when `flush()`
+has every batch answered, and the fakes' CPU no longer shares the two cores with the sender. The child warms
 up (and the warm-up is delivered and forgotten), then tracks N events as fast as it can and
 calls flush. The wall time runs from the first `track` to the moment the fake received the last
 of the N events for every provider (the fake's own clock: CLOCK_MONOTONIC is shared by processes).
@@ -16,6 +19,7 @@ of the N events for every provider (the fake's own clock: CLOCK_MONOTONIC is sha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -42,6 +46,7 @@ from benchmarks._common import (
     mixpanel_provider_class,
     wait_until,
 )
+from benchmarks._nullserver import null_server
 
 GOAL_EVENTS_PER_S = 20_000
 GOAL_RATIO = 3.0
@@ -49,6 +54,7 @@ WARM_UP = 1_000
 CASES = {
     "telemetry": "telemetry, GA4 + Amplitude + Mixpanel",
     "telemetry_varied": "telemetry, three providers, a new string per event",
+    "telemetry_null": "telemetry, three providers, null server (ceiling)",
     "telemetry1": "telemetry, Amplitude only (same options)",
     "amp200": "amplitude-analytics alone, default batch (200)",
     "amp1000": "amplitude-analytics alone, flush_queue_size=1000",
@@ -56,6 +62,7 @@ CASES = {
 CASE_VENDORS = {
     "telemetry": ("ga4", "amplitude", "mixpanel"),
     "telemetry_varied": ("ga4", "amplitude", "mixpanel"),
+    "telemetry_null": ("ga4", "amplitude", "mixpanel"),
     "telemetry1": ("amplitude",),
     "amp200": ("amplitude",),
     "amp1000": ("amplitude",),
@@ -101,6 +108,7 @@ def _finisher(manager: Any) -> Callable[..., dict[str, Any]]:
         flushed = manager.flush(timeout=timeout)
         return {
             "flushed": flushed,
+            "flushed_at": time.monotonic(),
             "flush_seconds": time.monotonic() - started,
             "stats": manager.stats(),
         }
@@ -155,6 +163,44 @@ def _child(case: str, base_url: str, events: int) -> None:
 
 
 # -- parent side ---------------------------------------------------------------------------------
+
+
+def _run_null_case(case: str, base_url: str, events: int) -> dict[str, Any]:
+    """Against the null server: delivered means answered, so a run ends when flush() returns."""
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, __file__, "--child", case, base_url, "--events", str(events)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    try:
+        if child.stdout.readline().strip() != "warm":
+            raise RuntimeError(f"{case}: the child did not warm up")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        times = json.loads(child.stdout.readline())
+        finish = json.loads(child.stdout.readline())
+        child.stdin.write("done\n")
+        child.stdin.flush()
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    sent = {name: s.get("sent", 0) for name, s in finish["stats"].items()}
+    return {
+        "rate": events / (finish["flushed_at"] - times["t0"]),
+        "track_rate": events / (times["tracked"] - times["t0"]),
+        "wall": finish["flushed_at"] - times["t0"],
+        "t0": times["t0"],
+        "delivered": finish["flushed"] and all(n >= events + WARM_UP for n in sent.values()),
+        "counts": None,
+        "finish": finish,
+        "cpu_us": 1e6 * finish.get("cpu", 0.0) / events,
+        "fake_cpu_us": 0.0,
+    }
 
 
 def _run_case(case: str, fake: CountingFake, events: int, timeout: float) -> dict[str, Any]:
@@ -227,10 +273,14 @@ def main() -> None:
         return
     cases = [c for c in args.cases.split(",") if c]
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
-    with counting_fake() as fake:
+    with counting_fake() as fake, contextlib.ExitStack() as stack:
+        null_url = stack.enter_context(null_server()) if "telemetry_null" in cases else ""
         for _ in range(args.runs):  # interleaved, so drift on a shared machine hits every case alike
             for case in cases:
-                results[case].append(_run_case(case, fake, args.events, args.timeout))
+                if case == "telemetry_null":
+                    results[case].append(_run_null_case(case, null_url, args.events))
+                else:
+                    results[case].append(_run_case(case, fake, args.events, args.timeout))
     print(
         f"End-to-end: {args.events:,} events tracked then delivered, events/s from first track to last "
         f"arrival (median of {args.runs} runs, each in a fresh process; fake in another process)"
@@ -253,6 +303,13 @@ def main() -> None:
     for case in cases:
         for i, r in enumerate(results[case]):
             counts = r["counts"]
+            if counts is None:  # the null server: the manager's own counts say what was answered
+                finish = r["finish"]
+                print(
+                    f"  {case} run {i + 1}: flush returned after {r['wall']:.1f} s ok={finish['flushed']}; "
+                    f"CPU per event: sender {r['cpu_us']:.0f} µs; {_describe_stats(finish['stats'])}"
+                )
+                continue
             per_vendor = {v: counts["events"].get(v, 0) for v in CASE_VENDORS[case]}
             dup = {v: n for v, n in counts["duplicates"].items() if n}
             rejected = {v: n for v, n in counts["rejected"].items() if n}

@@ -267,6 +267,10 @@ class FakeServer:
 
     vendors: the fakes to host (default: `default_vendors()`, every vendor).
     on_request: called with each recorded request (from a handler thread), e.g. to log it.
+    record: keep every request for inspection (the default). False keeps none, for load and soak
+        runs that count through `on_request`: memory stays flat, and the collector never rescans a
+        growing recording (its full passes stop every handler thread for tens of milliseconds).
+        Vendors still answer, check and deduplicate as usual; inspection then finds nothing.
     """
 
     def __init__(
@@ -276,6 +280,7 @@ class FakeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_request: Callable[[RecordedRequest], None] | None = None,
+        record: bool = True,
     ) -> None:
         if vendors is None:
             from fakes._vendors import default_vendors
@@ -284,6 +289,7 @@ class FakeServer:
         self.vendors: tuple[VendorFake, ...] = tuple(vendors)
         self.faults = FaultRegistry()
         self.on_request = on_request
+        self.record = record
         self._host = host
         self._requested_port = port
         self._recorder = Recorder()
@@ -500,7 +506,8 @@ class FakeServer:
             () if handled is None else handled.events,
             () if handled is None else handled.validation_messages,
         )
-        self._recorder.add(recorded, count_events=fault in (None, "latency"))
+        if self.record:
+            self._recorder.add(recorded, count_events=fault in (None, "latency"))
         if self.on_request is not None:
             self.on_request(recorded)
 

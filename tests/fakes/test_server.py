@@ -299,6 +299,25 @@ class TestRecording:
         assert server.events() == []
         assert echo.resets == 1
 
+    def test_record_false_keeps_nothing_yet_answers_checks_and_reports_each_request(
+        self, fake_server_factory, session
+    ):
+        """A load server (record=False) answers and checks as usual and hands every request to
+        on_request, but keeps none of them for inspection."""
+        seen: list[tuple[int | None, list[str]]] = []
+        server = fake_server_factory(
+            [GA4Fake()],
+            record=False,
+            on_request=lambda r: seen.append((r.status, [e.name for e in r.events])),
+        )
+        for name in ("signup", "login"):
+            body = {"client_id": "1.2", "events": [{"name": name}]}
+            assert session.post(server.url(COLLECT), json=body).status_code == 204
+        assert seen == [(204, ["signup"]), (204, ["login"])]
+        assert server.requests() == []
+        assert server.events() == []
+        assert session.get(server.url("/_fakes/events")).json() == []
+
     def test_concurrent_clients_are_all_recorded(self, ga4_server):
         """Recording is thread-safe: 8 clients x 25 requests give 200 events."""
         url = ga4_server.url(COLLECT)
