@@ -266,21 +266,26 @@ class CountingFake:
         http_json("DELETE", f"{self.base_url}/_fakes/faults")
 
 
+def start_server_process(code: str, what: str) -> tuple[subprocess.Popen[str], str]:
+    """Run `python -c code` from the project root; return it and the base URL it prints first."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and our own code
+        [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    base_url = process.stdout.readline().strip()
+    if not base_url.startswith("http://127.0.0.1:"):
+        process.kill()
+        process.wait(timeout=5)
+        raise RuntimeError(f"{what} did not start: {base_url!r}")
+    return process, base_url
+
+
 @contextmanager
 def counting_fake(*, hang: bool = False) -> Iterator[CountingFake]:
     """Start a counting fake process (black-holed with `hang`) and stop it afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from benchmarks._common import serve_counting; serve_counting()"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    code = "from benchmarks._common import serve_counting; serve_counting()"
+    process, base_url = start_server_process(code, "the counting fake")
     try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
-        if not base_url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the counting fake did not start: {base_url!r}")
         fake = CountingFake(process, base_url)
         if hang:
             fake.add_fault({"kind": "hang"})

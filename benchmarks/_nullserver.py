@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import selectors
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _answer(status: int, reason: str, body: bytes = b"") -> bytes:
@@ -134,17 +129,11 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
 @contextmanager
 def null_server() -> Iterator[str]:
     """Start the null server in its own process; yield its base URL; stop it afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from benchmarks._nullserver import serve; serve()"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    from benchmarks._common import start_server_process
+
+    code = "from benchmarks._nullserver import serve; serve()"
+    process, base_url = start_server_process(code, "the null server")
     try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
-        if not base_url.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the null server did not start: {base_url!r}")
         yield base_url
     finally:
         process.kill()

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -165,8 +165,9 @@ def _child(case: str, base_url: str, events: int) -> None:
 # -- parent side ---------------------------------------------------------------------------------
 
 
-def _run_null_case(case: str, base_url: str, events: int) -> dict[str, Any]:
-    """Against the null server: delivered means answered, so a run ends when flush() returns."""
+@contextlib.contextmanager
+def _warm_child(case: str, base_url: str, events: int) -> Iterator[tuple[TextIO, TextIO]]:
+    """A child for `case`, warmed up; yields its stdin and stdout; ends (or kills) it afterwards."""
     child = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         [sys.executable, __file__, "--child", case, base_url, "--events", str(events)],
         stdin=subprocess.PIPE,
@@ -178,17 +179,26 @@ def _run_null_case(case: str, base_url: str, events: int) -> dict[str, Any]:
     try:
         if child.stdout.readline().strip() != "warm":
             raise RuntimeError(f"{case}: the child did not warm up")
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        times = json.loads(child.stdout.readline())
-        finish = json.loads(child.stdout.readline())
-        child.stdin.write("done\n")
-        child.stdin.flush()
+        yield child.stdin, child.stdout
         child.wait(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def _say(stream: TextIO, line: str) -> None:
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _run_null_case(case: str, base_url: str, events: int) -> dict[str, Any]:
+    """Against the null server: delivered means answered, so a run ends when flush() returns."""
+    with _warm_child(case, base_url, events) as (stdin, stdout):
+        _say(stdin, "go")
+        times = json.loads(stdout.readline())
+        finish = json.loads(stdout.readline())
+        _say(stdin, "done")
     sent = {name: s.get("sent", 0) for name, s in finish["stats"].items()}
     return {
         "rate": events / (finish["flushed_at"] - times["t0"]),
@@ -206,34 +216,17 @@ def _run_null_case(case: str, base_url: str, events: int) -> dict[str, Any]:
 def _run_case(case: str, fake: CountingFake, events: int, timeout: float) -> dict[str, Any]:
     vendors = CASE_VENDORS[case]
     fake.reset()
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, __file__, "--child", case, fake.base_url, "--events", str(events)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdin is not None
-    assert child.stdout is not None
-    try:
-        if child.stdout.readline().strip() != "warm":
-            raise RuntimeError(f"{case}: the child did not warm up")
+    with _warm_child(case, fake.base_url, events) as (stdin, stdout):
         if not wait_until(lambda: all(fake.events(v) >= WARM_UP for v in vendors), 60):
             raise RuntimeError(f"{case}: warm-up not delivered: {fake.counts()['events']}")
         fake.reset()
         fake_cpu0 = fake.counts()["cpu"]
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        times = json.loads(child.stdout.readline())
+        _say(stdin, "go")
+        times = json.loads(stdout.readline())
         delivered = wait_until(lambda: all(fake.events(v) >= events for v in vendors), timeout, poll=0.05)
-        finish = json.loads(child.stdout.readline())
+        finish = json.loads(stdout.readline())
         counts = fake.counts()
-        child.stdin.write("done\n")
-        child.stdin.flush()
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        _say(stdin, "done")
     last = counts["last"] if delivered else time.monotonic()
     return {
         "rate": events / (last - times["t0"]),
