@@ -44,16 +44,17 @@ def answer_for(path: bytes) -> bytes:
 
 
 class _Connection:
-    __slots__ = ("inbox", "outbox", "sock")
+    __slots__ = ("closing", "inbox", "outbox", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.inbox = b""
         self.outbox = b""
+        self.closing = False  # closed once the outbox is sent
 
 
-def _parse(connection: _Connection) -> bool:
-    """Answer every complete request in the inbox; False when the connection must close."""
+def _parse(connection: _Connection) -> None:
+    """Answer every complete request in the inbox; an unframed one is refused and ends the connection."""
     data = connection.inbox
     while True:
         end = data.find(b"\r\n\r\n")
@@ -68,13 +69,13 @@ def _parse(connection: _Connection) -> bool:
                 length = int(value.strip() or b"0")
             elif name.strip().lower() == b"transfer-encoding":
                 connection.outbox += BAD_REQUEST
-                return False
+                connection.inbox, connection.closing = b"", True
+                return
         if len(data) < end + 4 + length:
             break
         connection.outbox += answer_for(parts[1] if len(parts) > 1 else b"")
         data = data[end + 4 + length :]
     connection.inbox = data
-    return True
 
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> None:
@@ -96,8 +97,7 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
                 selector.register(sock, selectors.EVENT_READ, _Connection(sock))
                 continue
             connection: _Connection = key.data
-            keep = True
-            if events & selectors.EVENT_READ:
+            if events & selectors.EVENT_READ and not connection.closing:
                 try:
                     chunk = connection.sock.recv(1 << 20)
                 except BlockingIOError:
@@ -105,10 +105,10 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
                 except OSError:
                     chunk = b""
                 if chunk == b"":
-                    keep = False
+                    connection.closing = True
                 elif chunk:
                     connection.inbox += chunk
-                    keep = _parse(connection)
+                    _parse(connection)
             if connection.outbox:
                 try:
                     sent = connection.sock.send(connection.outbox)
@@ -116,8 +116,8 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
                 except BlockingIOError:
                     pass
                 except OSError:
-                    keep, connection.outbox = False, b""
-            if not keep and not connection.outbox:
+                    connection.closing, connection.outbox = True, b""
+            if connection.closing and not connection.outbox:
                 selector.unregister(connection.sock)
                 connection.sock.close()
                 continue

@@ -39,3 +39,16 @@ def test_pipelined_and_split_requests_are_each_answered_once() -> None:
                 assert chunk, f"closed after {received!r}"
                 received += chunk
     assert re.findall(rb"HTTP/1\.1 (\d{3})", received) == [b"200", b"404", b"200"]
+
+
+def test_a_chunked_request_is_refused_and_its_connection_closed() -> None:
+    """The null server frames requests by Content-Length only: anything else gets 400 and a close."""
+    request = b"POST /2/httpapi HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    with null_server() as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(request)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3})", received) == [b"400"]
