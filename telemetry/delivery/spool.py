@@ -34,6 +34,8 @@ _SCHEMA = (
 
 SHRINK_AFTER_DELETED = 1_000
 """Rows deleted since the last shrink before an emptied queue returns its pages to the disk."""
+_INCREMENTAL = 2
+"""`PRAGMA auto_vacuum` of a file whose freed pages `incremental_vacuum` can hand back."""
 
 
 class SpoolError(Exception):
@@ -165,10 +167,20 @@ class Spool:
         """Give the pages of a delivered backlog back to the disk (database and WAL file)."""
         self._deleted = 0
         try:
+            if connection.execute("PRAGMA auto_vacuum").fetchone() != (_INCREMENTAL,):
+                self._convert_when_empty(connection)
             # executescript steps the pragma to the end; execute() would free one page.
             connection.executescript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
         except sqlite3.Error as exc:  # another process may hold the file: try after the next backlog
             log.debug("%s: offline queue not shrunk (%s)", self.provider, exc)
+
+    @staticmethod
+    def _convert_when_empty(connection: sqlite3.Connection) -> None:
+        """A file that had tables before the spool (the app's own database, or an older spool)
+        cannot shrink incrementally; once no provider has a row left, one VACUUM converts it."""
+        if connection.execute("SELECT 1 FROM telemetry_spool LIMIT 1").fetchone() is None:
+            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            connection.execute("VACUUM")
 
     def purge(self) -> None:
         """Delete every event of this provider (the user opted out)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,39 @@ class TestUndeliveredEventsSurviveTheRun:
 
         assert manager.stats()["Amplitude"]["spooled"] == 0
         assert on_disk() < peak // 10
+
+    def test_a_file_made_without_auto_vacuum_gives_its_space_back_too(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        """A spool in a file that already had tables (the app's own database, or one made before
+        this spool set auto_vacuum) is converted once its backlog is gone, and then shrinks."""
+        spool = tmp_path / "spool.sqlite"
+        with closing(sqlite3.connect(spool)) as app_db:
+            app_db.execute("CREATE TABLE app_data (value TEXT)")
+            app_db.execute("INSERT INTO app_data VALUES ('kept')")
+            app_db.commit()
+
+        def on_disk() -> int:
+            return sum(p.stat().st_size for p in tmp_path.glob("spool.sqlite*"))
+
+        fake_server.faults.add("status", status=503)
+        manager = make_manager(delivery=_spooled(tmp_path, queue_capacity=5_000))
+        for i in range(3_000):
+            manager.track_event("offline_event", {"n": i, "padding": "p" * 400})
+        deadline = time.monotonic() + 10
+        while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        peak = on_disk()
+        assert peak > 1_000_000
+
+        fake_server.faults.clear()
+        assert manager.flush(10.0)
+
+        assert manager.stats()["Amplitude"]["spooled"] == 0
+        assert on_disk() < peak // 10
+        with closing(sqlite3.connect(spool)) as app_db:
+            assert app_db.execute("SELECT value FROM app_data").fetchall() == [("kept",)]
+            assert app_db.execute("PRAGMA auto_vacuum").fetchone() == (2,)
 
     def test_an_unusable_offline_queue_falls_back_to_memory_delivery(
         self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
