@@ -355,7 +355,7 @@ class PiiGuard:
                 continue
             kinds: dict[str, int] = {}
             budget = [MAX_SCANNED_VALUES]
-            new_key = self._redact_into(key, kinds)
+            new_key = key if key in plain_keys else self._redact_into(key, kinds)
             new_value = self._clean_value(value, kinds, budget)
             if budget[0] < 0:
                 report.count_dropped("too_large")
