@@ -29,6 +29,12 @@ def build_parser(prog: str = "python -m fakes") -> argparse.ArgumentParser:
         "--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)"
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="log one line per request on stderr")
+    serve.add_argument(
+        "--no-record",
+        dest="record",
+        action="store_false",
+        help="keep no recording (load and soak runs: memory stays flat; /_fakes/events stays empty)",
+    )
     return parser
 
 
@@ -39,7 +45,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m fakes") ->
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2
-    return serve(host=args.host, port=args.port, verbose=args.verbose)
+    return serve(host=args.host, port=args.port, verbose=args.verbose, record=args.record)
 
 
 def serve(
@@ -47,6 +53,7 @@ def serve(
     port: int = 8765,
     *,
     verbose: bool = False,
+    record: bool = True,
     stop: threading.Event | None = None,
     out: TextIO | None = None,
     log: TextIO | None = None,
@@ -54,7 +61,8 @@ def serve(
     """Serve until SIGINT/SIGTERM (main thread only) or until `stop` is set. Returns 0.
 
     Prints the base URL as the first line of `out` (default stdout); with `verbose`, one line
-    per request on `log` (default stderr).
+    per request on `log` (default stderr). Without `record`, requests are answered and logged but
+    not kept (see `FakeServer`).
     """
     from fakes._server import FakeServer
 
@@ -70,7 +78,7 @@ def serve(
         )
         log.flush()
 
-    server = FakeServer(host=host, port=port, on_request=log_request if verbose else None)
+    server = FakeServer(host=host, port=port, on_request=log_request if verbose else None, record=record)
     try:
         server.start()
     except OSError as error:

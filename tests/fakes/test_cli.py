@@ -98,6 +98,23 @@ class TestServeCommand:
         out, err = process.communicate(timeout=EXIT_BOUND)
         assert (process.returncode, out, err) == (0, "", "")
 
+    def test_no_record_answers_and_logs_but_keeps_nothing(self, session):
+        """--no-record: requests are answered (and logged with --verbose), never kept."""
+        process = start("--verbose", "--no-record")
+        assert process.stdout is not None
+        assert process.stderr is not None
+        base_url = read_line(process.stdout).strip()
+        answer = session.post(
+            base_url + "/mp/collect?measurement_id=G-1&api_secret=s",
+            json={"client_id": "1.2", "events": [{"name": "signup"}]},
+            timeout=5,
+        )
+        assert answer.status_code == 204
+        assert read_line(process.stderr) == "POST /mp/collect 204 vendor=ga4 events=1\n"
+        assert session.get(base_url + "/_fakes/events", timeout=5).json() == []
+        assert session.get(base_url + "/_fakes/requests", timeout=5).json() == []
+        stop_and_wait(process, signal.SIGINT)
+
 
 class TestMainFunction:
     def test_without_a_command_prints_help_and_returns_2(self, capsys):
