@@ -27,6 +27,27 @@ def _insert_ids(fake: Any) -> list[str]:
     return [e.insert_id for e in fake.events(vendor="amplitude")]
 
 
+def _backlog_then_delivered(fake: Any, make_manager: ManagerFactory, tmp_path: Path) -> tuple[int, int]:
+    """3,000 events of about half a kilobyte spooled during an outage, then delivered: the bytes
+    on disk (database and WAL) at the peak and once the queue is empty."""
+
+    def on_disk() -> int:
+        return sum(p.stat().st_size for p in tmp_path.glob("spool.sqlite*"))
+
+    fake.faults.add("status", status=503)
+    manager = make_manager(delivery=_spooled(tmp_path, queue_capacity=5_000))
+    for i in range(3_000):
+        manager.track_event("offline_event", {"n": i, "padding": "p" * 400})
+    deadline = time.monotonic() + 10
+    while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    peak = on_disk()
+    fake.faults.clear()
+    assert manager.flush(10.0)
+    assert manager.stats()["Amplitude"]["spooled"] == 0
+    return peak, on_disk()
+
+
 def _run_child(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
@@ -114,55 +135,25 @@ class TestUndeliveredEventsSurviveTheRun:
     def test_the_file_gives_its_space_back_once_the_backlog_is_delivered(
         self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
     ) -> None:
-        def on_disk() -> int:
-            return sum(p.stat().st_size for p in tmp_path.glob("spool.sqlite*"))
-
-        fake_server.faults.add("status", status=503)
-        manager = make_manager(delivery=_spooled(tmp_path, queue_capacity=5_000))
-        for i in range(3_000):
-            manager.track_event("offline_event", {"n": i, "padding": "p" * 400})
-        deadline = time.monotonic() + 10
-        while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        peak = on_disk()
+        peak, after = _backlog_then_delivered(fake_server, make_manager, tmp_path)
         assert peak > 1_000_000  # 3,000 events of about half a kilobyte
-
-        fake_server.faults.clear()
-        assert manager.flush(10.0)
-
-        assert manager.stats()["Amplitude"]["spooled"] == 0
-        assert on_disk() < peak // 10
+        assert after < peak // 10
 
     def test_a_file_made_without_auto_vacuum_gives_its_space_back_too(
         self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
     ) -> None:
         """A spool in a file that already had tables (the app's own database, or one made before
         this spool set auto_vacuum) is converted once its backlog is gone, and then shrinks."""
-        spool = tmp_path / "spool.sqlite"
-        with closing(sqlite3.connect(spool)) as app_db:
+        with closing(sqlite3.connect(tmp_path / "spool.sqlite")) as app_db:
             app_db.execute("CREATE TABLE app_data (value TEXT)")
             app_db.execute("INSERT INTO app_data VALUES ('kept')")
             app_db.commit()
 
-        def on_disk() -> int:
-            return sum(p.stat().st_size for p in tmp_path.glob("spool.sqlite*"))
+        peak, after = _backlog_then_delivered(fake_server, make_manager, tmp_path)
 
-        fake_server.faults.add("status", status=503)
-        manager = make_manager(delivery=_spooled(tmp_path, queue_capacity=5_000))
-        for i in range(3_000):
-            manager.track_event("offline_event", {"n": i, "padding": "p" * 400})
-        deadline = time.monotonic() + 10
-        while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        peak = on_disk()
         assert peak > 1_000_000
-
-        fake_server.faults.clear()
-        assert manager.flush(10.0)
-
-        assert manager.stats()["Amplitude"]["spooled"] == 0
-        assert on_disk() < peak // 10
-        with closing(sqlite3.connect(spool)) as app_db:
+        assert after < peak // 10
+        with closing(sqlite3.connect(tmp_path / "spool.sqlite")) as app_db:
             assert app_db.execute("SELECT value FROM app_data").fetchall() == [("kept",)]
             assert app_db.execute("PRAGMA auto_vacuum").fetchone() == (2,)
 
