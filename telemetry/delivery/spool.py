@@ -36,6 +36,9 @@ SHRINK_AFTER_DELETED = 1_000
 """Rows deleted since the last shrink before an emptied queue returns its pages to the disk."""
 _INCREMENTAL = 2
 """`PRAGMA auto_vacuum` of a file whose freed pages `incremental_vacuum` can hand back."""
+VACUUM_MAX_LIVE_BYTES = 8 * 1024 * 1024
+"""A file whose data outside the spool exceeds this is never rewritten by a VACUUM: that would
+hold the app's own database locked for as long as the rewrite takes."""
 
 
 class SpoolError(Exception):
@@ -177,10 +180,17 @@ class Spool:
     @staticmethod
     def _convert_when_empty(connection: sqlite3.Connection) -> None:
         """A file that had tables before the spool (the app's own database, or an older spool)
-        cannot shrink incrementally; once no provider has a row left, one VACUUM converts it."""
-        if connection.execute("SELECT 1 FROM telemetry_spool LIMIT 1").fetchone() is None:
-            connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            connection.execute("VACUUM")
+        cannot shrink incrementally; once no provider has a row left, one VACUUM converts it,
+        provided the data it must rewrite is small (`VACUUM_MAX_LIVE_BYTES`)."""
+        if connection.execute("SELECT 1 FROM telemetry_spool LIMIT 1").fetchone() is not None:
+            return
+        (pages,) = connection.execute("PRAGMA page_count").fetchone()
+        (free,) = connection.execute("PRAGMA freelist_count").fetchone()
+        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+        if (pages - free) * page_size > VACUUM_MAX_LIVE_BYTES:
+            return
+        connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        connection.execute("VACUUM")
 
     def purge(self) -> None:
         """Delete every event of this provider (the user opted out)."""
