@@ -119,9 +119,7 @@ class TestUndeliveredEventsSurviveTheRun:
             manager.track_event("offline_event", {"n": i})
             if i % 250 == 0:
                 manager.flush(0.05)
-        deadline = time.monotonic() + 10
-        while manager.stats()["Amplitude"]["spooled"] < 3_000 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_until(lambda: manager.stats()["Amplitude"]["spooled"] >= 3_000)
         stats = manager.stats()["Amplitude"]
         assert stats["dropped"] == {}, stats
         assert stats["spooled"] == 3_000
