@@ -106,10 +106,11 @@ def _finisher(manager: Any) -> Callable[..., dict[str, Any]]:
     def finish(timeout: float = 900) -> dict[str, Any]:
         started = time.monotonic()
         flushed = manager.flush(timeout=timeout)
+        ended = time.monotonic()
         return {
             "flushed": flushed,
-            "flushed_at": time.monotonic(),
-            "flush_seconds": time.monotonic() - started,
+            "flushed_at": ended,
+            "flush_seconds": ended - started,
             "stats": manager.stats(),
         }
 
@@ -200,17 +201,8 @@ def _run_null_case(case: str, base_url: str, events: int) -> dict[str, Any]:
         finish = json.loads(stdout.readline())
         _say(stdin, "done")
     sent = {name: s.get("sent", 0) for name, s in finish["stats"].items()}
-    return {
-        "rate": events / (finish["flushed_at"] - times["t0"]),
-        "track_rate": events / (times["tracked"] - times["t0"]),
-        "wall": finish["flushed_at"] - times["t0"],
-        "t0": times["t0"],
-        "delivered": finish["flushed"] and all(n >= events + WARM_UP for n in sent.values()),
-        "counts": None,
-        "finish": finish,
-        "cpu_us": 1e6 * finish.get("cpu", 0.0) / events,
-        "fake_cpu_us": 0.0,
-    }
+    delivered = finish["flushed"] and all(n >= events + WARM_UP for n in sent.values())
+    return _result(events, times, finish, finish["flushed_at"], delivered)
 
 
 def _run_case(case: str, fake: CountingFake, events: int, timeout: float) -> dict[str, Any]:
@@ -228,16 +220,29 @@ def _run_case(case: str, fake: CountingFake, events: int, timeout: float) -> dic
         counts = fake.counts()
         _say(stdin, "done")
     last = counts["last"] if delivered else time.monotonic()
+    return _result(events, times, finish, last, delivered, counts, counts["cpu"] - fake_cpu0)
+
+
+def _result(
+    events: int,
+    times: dict[str, float],
+    finish: dict[str, Any],
+    end: float,
+    delivered: bool,
+    counts: dict[str, Any] | None = None,
+    fake_cpu: float = 0.0,
+) -> dict[str, Any]:
+    """One run's figures: from the first track to `end` (the last arrival, or flush's return)."""
     return {
-        "rate": events / (last - times["t0"]),
+        "rate": events / (end - times["t0"]),
         "track_rate": events / (times["tracked"] - times["t0"]),
-        "wall": last - times["t0"],
+        "wall": end - times["t0"],
         "t0": times["t0"],
         "delivered": delivered,
         "counts": counts,
         "finish": finish,
         "cpu_us": 1e6 * finish.get("cpu", 0.0) / events,
-        "fake_cpu_us": 1e6 * (counts["cpu"] - fake_cpu0) / events,
+        "fake_cpu_us": 1e6 * fake_cpu / events,
     }
 
 
