@@ -65,9 +65,10 @@ def _parse(connection: _Connection) -> None:
         length = 0
         for line in head[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            field = name.strip().lower()
+            if field == b"content-length":
                 length = int(value.strip() or b"0")
-            elif name.strip().lower() == b"transfer-encoding":
+            elif field == b"transfer-encoding":
                 connection.outbox += BAD_REQUEST
                 connection.inbox, connection.closing = b"", True
                 return
