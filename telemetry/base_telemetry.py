@@ -233,13 +233,13 @@ class BaseTelemetryProvider:
         if event is not None and params is event.params:
             # Every provider of a manager shares one policy: clean and scan an event once, and
             # count the findings for each provider as if it had scanned them itself.
-            cached = event.cleaned
-            if cached is None:
-                cached = self.policy.guard.clean_params(sanitize_params(params, where=where))
-                event.cleaned = cached
-            cleaned, report = cached
-            if report.redacted or report.dropped:
-                self.privacy_stats.add(report)
+            cleaned = event.cleaned
+            if cleaned is None:
+                cleaned, found = self.policy.guard.clean_params(sanitize_params(params, where=where))
+                event.findings = found or None
+                event.cleaned = cleaned
+            if event.findings is not None:
+                self.privacy_stats.add(event.findings)
             return dict(cleaned)
         return self.policy.clean_params(sanitize_params(params, where=where), self.privacy_stats)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .context import Session
+    from .pii import PiiReport
 
 PAGE_VIEW = "page_view"
 EVENT = "event"
@@ -45,7 +46,7 @@ class Event:
     `object.__setattr__` on every field.
     """
 
-    __slots__ = ("cleaned", "kind", "name", "params", "prefix", "sequence", "session", "time")
+    __slots__ = ("cleaned", "findings", "kind", "name", "params", "prefix", "sequence", "session", "time")
 
     def __init__(
         self,
@@ -65,9 +66,13 @@ class Event:
         self.prefix = prefix
         self.session = session
         """The session this event belongs to when it is not the run's (a browser session)."""
-        self.cleaned: Any = None
-        """Params after cleaning and the privacy scan (with its report), computed once for all
-        providers of a manager by the first one that maps the event."""
+        self.cleaned: dict[str, Any] | None = None
+        """Params after cleaning and the privacy scan, computed once for all providers of a
+        manager by the first one that maps the event."""
+        self.findings: PiiReport | None = None
+        """What that scan found, or None when it found nothing. Kept apart from `cleaned`: a
+        dict of plain values is not tracked by the garbage collector, a tuple holding one is,
+        and a backlog of events would make every collection walk those tuples."""
 
     @property
     def insert_id(self) -> str:

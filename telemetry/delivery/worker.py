@@ -66,7 +66,6 @@ class ProviderStats:
         }
 
 
-_Encoded = tuple["Event", bytes]
 _Pending = Callable[[], "HttpResponse | TransportFailure"]
 _Answer = Outcome | TransportFailure | HttpResponse | _Pending
 """An attempt under way: decided already (Outcome), failed or answered, or awaiting its answer."""
@@ -75,7 +74,7 @@ _Answer = Outcome | TransportFailure | HttpResponse | _Pending
 class _Flight(NamedTuple):
     """A batch whose request is written and whose answer is still to be read."""
 
-    batch: list[_Encoded]
+    batch: list[bytes]
     route: str
     answer: _Answer
 
@@ -251,9 +250,9 @@ class ProviderWorker:
             if isinstance(item, FlushMarker):
                 self._took_marker()
                 continue
-            encoded = self._encode(item)
-            if encoded is not None:
-                rows.append((self._route(item), encoded[1]))
+            data = self._encode(item)
+            if data is not None:
+                rows.append((self._route(item), data))
         if not rows:
             return 0
         spare = Spool(self._spool.path, self._spool.provider, self._spool.max_events)
@@ -394,11 +393,11 @@ class ProviderWorker:
         depth = max(1, self.options.max_in_flight)
         step = max(1, self.provider.batch_limits.max_events)
         for start in range(0, len(events), step):
-            by_route: dict[str, list[_Encoded]] = {}
+            by_route: dict[str, list[bytes]] = {}
             for event in events[start : start + step]:
-                item = self._encode(event)
-                if item is not None:
-                    by_route.setdefault(self._route(event), []).append(item)
+                data = self._encode(event)
+                if data is not None:
+                    by_route.setdefault(self._route(event), []).append(data)
             for route, encoded in by_route.items():
                 for batch in self._batches(encoded):
                     if len(flights) >= depth:
@@ -409,10 +408,10 @@ class ProviderWorker:
         while flights:
             self._land(flights.popleft())
 
-    def _launch(self, batch: list[_Encoded], route: str) -> _Flight | None:
+    def _launch(self, batch: list[bytes], route: str) -> _Flight | None:
         if self._out_of_time(len(batch)):
             return None
-        return _Flight(batch, route, self._start_attempt([data for _, data in batch], route))
+        return _Flight(batch, route, self._start_attempt(batch, route))
 
     def _out_of_time(self, count: int) -> bool:
         """Whether the shutdown deadline has passed; if so, `count` events are dropped for it."""
@@ -426,14 +425,14 @@ class ProviderWorker:
         outcome = self._judge(flight.answer, len(flight.batch))
         self._deliver_batch(flight.batch, flight.route, outcome)
 
-    def _batches(self, encoded: list[_Encoded]) -> list[list[_Encoded]]:
+    def _batches(self, encoded: list[bytes]) -> list[list[bytes]]:
         limits = self.provider.batch_limits
         budget = limits.max_bytes - self.provider.envelope_bytes
-        batches: list[list[_Encoded]] = []
-        current: list[_Encoded] = []
+        batches: list[list[bytes]] = []
+        current: list[bytes] = []
         size = 0
         for item in encoded:
-            cost = len(item[1]) + 1
+            cost = len(item) + 1
             if current and (len(current) >= limits.max_events or size + cost > budget):
                 batches.append(current)
                 current, size = [], 0
@@ -444,7 +443,7 @@ class ProviderWorker:
         return batches
 
     def _deliver_batch(
-        self, batch: list[_Encoded], route: str = DEFAULT_ROUTE, first: Outcome | None = None
+        self, batch: list[bytes], route: str = DEFAULT_ROUTE, first: Outcome | None = None
     ) -> None:
         """Send `batch` until it is delivered, dropped or out of retries; `first` is the verdict
         on an attempt already made."""
@@ -457,7 +456,7 @@ class ProviderWorker:
             else:
                 if self._out_of_time(len(batch)):
                     return
-                outcome = self._attempt_send([data for _, data in batch], route)
+                outcome = self._attempt_send(batch, route)
             if outcome.status == "ok":
                 self._sent += len(batch)
                 return
@@ -528,7 +527,7 @@ class ProviderWorker:
         spool = self._spool
         assert spool is not None
         last_id = spool.last_id()  # opens the database before anything leaves the memory queue
-        taken: list[tuple[str, _Encoded]] = []
+        taken: list[tuple[str, bytes]] = []
         markers: list[FlushMarker] = []
         while self._queue:
             item = self._queue.popleft()
@@ -537,13 +536,12 @@ class ProviderWorker:
                 markers.append(item)
                 continue
             self._popped += 1
-            encoded = self._encode(item)
-            if encoded is not None:
-                taken.append((self._route(item), encoded))
+            data = self._encode(item)
+            if data is not None:
+                taken.append((self._route(item), data))
         try:
             for start in range(0, len(taken), 5_000):
-                chunk = taken[start : start + 5_000]
-                last_id = self._append([(route, item[1]) for route, item in chunk])
+                last_id = self._append(taken[start : start + 5_000])
         except SpoolError:
             self._deliver_taken(taken[start:], markers)
             raise
@@ -552,9 +550,9 @@ class ProviderWorker:
         if markers:
             self._retry_at = 0.0  # a flush interrupts the backoff
 
-    def _deliver_taken(self, taken: list[tuple[str, _Encoded]], markers: list[FlushMarker]) -> None:
+    def _deliver_taken(self, taken: list[tuple[str, bytes]], markers: list[FlushMarker]) -> None:
         """The disk failed mid-drain: deliver what was already taken from memory directly."""
-        by_route: dict[str, list[_Encoded]] = {}
+        by_route: dict[str, list[bytes]] = {}
         for route, item in taken:
             by_route.setdefault(route, []).append(item)
         for route, encoded in by_route.items():
@@ -650,7 +648,11 @@ class ProviderWorker:
         except Exception:  # noqa: BLE001 - a routing bug sends the event the default way
             return DEFAULT_ROUTE
 
-    def _encode(self, event: Event) -> _Encoded | None:
+    def _encode(self, event: Event) -> bytes | None:
+        """The event's wire form as JSON bytes, or None when it is dropped (counted).
+
+        Bytes alone travel on: the garbage collector does not track them, so a backlog of
+        encoded events costs its collections nothing."""
         provider = self.provider
         if log.isEnabledFor(logging.DEBUG):
             detail = event.page_path if event.kind == "page_view" else event.name
@@ -674,7 +676,7 @@ class ProviderWorker:
         if len(data) + provider.envelope_bytes > provider.batch_limits.max_bytes:
             self._drop(1, "event_too_large")
             return None
-        return (event, data)
+        return data
 
     def _remaining(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
