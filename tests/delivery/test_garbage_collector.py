@@ -61,9 +61,9 @@ def test_a_described_backlog_holds_one_tracked_object_per_event(
             provider.describe(event)
     gc.collect()  # what a collection can untrack (tuples of plain values) is untracked now
     grown = len(gc.get_objects()) - before
-    # The Event itself is tracked (a class instance); its params, the cleaned copy and the
-    # encoded bytes are not. The list holding the backlog adds one.
-    assert grown <= count + 50, f"{grown / count:.2f} tracked objects per event"
+    # The Event itself is tracked (a class instance); its params and the cleaned copy are not.
+    # The slack covers the backlog's list and anything another thread of the session holds.
+    assert grown <= 1.1 * count, f"{grown / count:.2f} tracked objects per event"
 
 
 def test_personal_data_found_in_an_event_is_still_counted_for_every_provider(
