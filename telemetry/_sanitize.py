@@ -47,6 +47,27 @@ def sanitize_params(params: Any, *, where: str = "params") -> dict[str, JSONValu
     return result if isinstance(result, dict) else {}
 
 
+def passes_unchanged(params: dict[str, Any]) -> bool:
+    """Whether `sanitize_params(params)` would equal `params`: at most MAX_ITEMS items, each an
+    ASCII key with None, a bool, a 64-bit int or ASCII text within MAX_STRING (the common case
+    of `_sanitize_mapping`). A cheap test, so that such params need no copy."""
+    if len(params) > MAX_ITEMS:
+        return False
+    for key, value in params.items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_STRING or not value.isascii():
+                return False
+        elif kind is int:
+            if value.bit_length() > _MAX_INT_BITS:
+                return False
+        elif kind not in _SAFE_SCALARS:
+            return False
+    return True
+
+
 def valid_text(text: str) -> str:
     """`text` as valid Unicode: lone surrogates (which no UTF-8 payload can carry) become U+FFFD."""
     if text.isascii():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from ._log import get_logger, register_secret
-from ._sanitize import sanitize_params
+from ._sanitize import passes_unchanged, sanitize_params
 from .context import Session, TelemetryContext
 from .delivery.types import BatchLimits, HttpRequest, HttpResponse, Outcome, Transport, classify_status
 from .events import EVENT, PAGE_VIEW, Event, current_prefix, next_sequence
@@ -235,7 +235,13 @@ class BaseTelemetryProvider:
             # count the findings for each provider as if it had scanned them itself.
             cleaned = event.cleaned
             if cleaned is None:
-                cleaned, found = self.policy.guard.clean_params(sanitize_params(params, where=where))
+                guard = self.policy.guard
+                if type(params) is dict and passes_unchanged(params) and guard.knows_plain(params):
+                    # Nothing to convert, nothing to find: the event's own params (the manager's
+                    # copy, never mutated) serve as the cleaned ones.
+                    cleaned, found = params, None
+                else:
+                    cleaned, found = guard.clean_params(sanitize_params(params, where=where))
                 event.findings = found or None
                 event.cleaned = cleaned
             if event.findings is not None:

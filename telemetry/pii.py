@@ -320,6 +320,26 @@ class PiiGuard:
 
     # -- params ----------------------------------------------------------------------------
 
+    def knows_plain(self, params: Mapping[str, Any]) -> bool:
+        """Whether `clean_params(params)` would find nothing and change nothing, known from what
+        the guard remembers: every name is a known plain one, every value None, a number, a flag
+        or text already scanned without a finding. False says only "scan to know"."""
+        if not self.policy.enabled:
+            return True
+        memo = self._current_memo()
+        plain_keys = self._plain_keys
+        for key, value in params.items():
+            if key not in plain_keys:
+                return False
+            kind = type(value)
+            if kind is str:
+                known = memo.get(value)
+                if known is None or known[1]:
+                    return False
+            elif value is not None and kind not in _PLAIN:
+                return False
+        return True
+
     def clean_params(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], PiiReport]:
         """A new dict of `params` (JSON-safe values) without personal data; and what was done.
 

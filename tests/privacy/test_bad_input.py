@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from telemetry import AmplitudeTelemetryProvider, DeliveryOptions, GA4TelemetryProvider, TelemetryManager
+from telemetry._sanitize import MAX_ITEMS, MAX_STRING, passes_unchanged, sanitize_params
 from telemetry.mixpanel_provider import MixpanelConfig, MixpanelTelemetryProvider
 from telemetry.policy import InvalidEventError
 from telemetry.rudderstack_provider import RudderStackConfig, RudderStackTelemetryProvider
@@ -350,3 +351,48 @@ class TestArbitraryInput:
         assert outcomes["rejected"] > 0
         assert outcomes["rejected without a reason"] == 0
         assert_every_payload_valid(manager, fake_server)
+
+
+plain_keys = st.one_of(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=8), keys)
+plain_values = st.one_of(
+    scalars,
+    st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=20),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), "x" * MAX_STRING, "x" * (MAX_STRING + 1), 1.5]),
+)
+
+
+class TestTheSanitizerShortcut:
+    """`passes_unchanged` lets the first provider skip copying an event's params: it must never
+    say so of params that sanitizing would change."""
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None)
+    @given(
+        st.one_of(
+            st.dictionaries(plain_keys, plain_values, max_size=12),
+            st.dictionaries(st.text(max_size=4), st.just(1), min_size=MAX_ITEMS - 2, max_size=MAX_ITEMS + 2),
+        )
+    )
+    def test_params_said_to_pass_unchanged_are_exactly_what_sanitizing_returns(
+        self, value: dict[Any, Any]
+    ) -> None:
+        if passes_unchanged(value):
+            sanitized = sanitize_params(value)
+            assert [(k, type(v), v) for k, v in sanitized.items()] == [
+                (k, type(v), v) for k, v in value.items()
+            ]
+
+    def test_plain_params_pass_and_each_kind_of_change_is_recognised(self) -> None:
+        plain = {"plan": "pro", "n": 42, "flag": True, "none": None, "big": 2**63 - 1}
+        assert passes_unchanged(plain)
+        changed: list[dict[Any, Any]] = [
+            {"caf\u00e9": 1},  # a non-ASCII key is checked for lone surrogates
+            {"k": "caf\u00e9"},  # so is non-ASCII text
+            {"k": "x" * (MAX_STRING + 1)},  # cut
+            {"k": 2**63},  # beyond 64 bits: sent as a float
+            {"k": 1.5},  # floats are checked for finiteness
+            {1: "v"},  # a key that is not text is converted
+            {"k": [1]},  # containers are walked
+            {str(n): 1 for n in range(MAX_ITEMS + 1)},  # beyond MAX_ITEMS the rest is dropped
+        ]
+        for params in changed:
+            assert not passes_unchanged(params), params

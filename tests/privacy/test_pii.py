@@ -281,6 +281,44 @@ class TestTheGuardRemembersWhatItScanned:
         assert len(guard._memo) <= MEMO_MAX_ENTRIES
         assert len(guard._plain_keys) <= MEMO_MAX_ENTRIES
 
+    @PROPERTY
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["plan", "note", "email", "path", "n", "user_id", "pw"]),
+                st.sampled_from(
+                    [None, True, 3, 2.5, "pro", "a@example.com", "/home/alice/x", "203.0.113.9", "x" * 300]
+                ),
+            ),
+            max_size=6,
+        )
+    )
+    def test_params_the_guard_knows_as_plain_are_exactly_what_a_scan_would_return(
+        self, history: list[tuple[str, Any]]
+    ) -> None:
+        # What lets the first provider skip the scan of an event: the shortcut must never say
+        # "plain" where a scan would redact, drop or count anything.
+        guard = PiiGuard(ALICE)
+        for n in range(len(history) + 1):
+            params = dict(history[:n])
+            known = guard.knows_plain(params)
+            cleaned, report = guard.clean_params(params)
+            if known:
+                assert cleaned == params
+                assert not report
+
+    def test_params_scanned_once_without_a_finding_are_known_as_plain(self) -> None:
+        guard = PiiGuard(ALICE)
+        plain = {"plan": "pro", "n": 42, "flag": True, "ratio": 0.5, "none": None}
+        assert not guard.knows_plain(plain)  # nothing remembered yet
+        guard.clean_params(plain)
+        assert guard.knows_plain(plain)
+        assert not guard.knows_plain({**plain, "plan": "enterprise"})  # text not scanned yet
+        assert not guard.knows_plain({**plain, "note": "pro"})  # a name not seen yet
+        guard.clean_params({"plan": "mail a@example.com"})
+        assert not guard.knows_plain({**plain, "plan": "mail a@example.com"})  # a finding
+        assert not guard.knows_plain({**plain, "n": [1]})  # a container is scanned inside
+
     @pytest.mark.parametrize(
         ("value", "kind"),
         [("mail a@example.com", "email"), ("/home/alice/x", "home"), ("203.0.113.9", "ip")],
