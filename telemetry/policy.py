@@ -404,11 +404,11 @@ class EventPolicy:
         """The event `provider` may send (its name repaired when it is not valid Unicode, in
         "normalise" mode), or None; a refusal is logged once per name and counted."""
         name = event.name
-        if event.kind == EVENT and isinstance(name, str) and self._personal(name):
+        if event.kind == EVENT and isinstance(name, str) and self.guard.is_personal(name):
             provider.privacy_stats.event_dropped("pii")
             self._log_once(provider.name, "<personal>", "pii", "an event whose name contains personal data")
             return None
-        schema = self.schema
+        schema = self._schema
         if schema is not None:
             problems = schema.check(event.kind, name, event.params)
             if problems:
@@ -417,7 +417,7 @@ class EventPolicy:
                     self._log_once(provider.name, name, "schema", "; ".join(problems[:5]), dropped=True)
                     return None
                 self._log_once(provider.name, name, "schema", "; ".join(problems[:5]), dropped=False)
-        if self.mode != "normalise":
+        if self._mode != "normalise":
             rule_problems = provider.event_problems(event)
             if rule_problems:
                 provider.privacy_stats.event_dropped("policy")

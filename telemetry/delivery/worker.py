@@ -127,6 +127,11 @@ class ProviderWorker:
         self._retry_at = 0.0
         self._attempt = 0
         self._batch_cap = provider.batch_limits.max_events
+        from ..base_telemetry import BaseTelemetryProvider
+
+        own_route = getattr(getattr(provider, "route", None), "__func__", None)
+        self._routes = own_route is not BaseTelemetryProvider.route
+        """Whether the provider may send some events elsewhere (it has a `route` of its own)."""
 
     # -- caller side -------------------------------------------------------------------------
 
@@ -393,12 +398,7 @@ class ProviderWorker:
         depth = max(1, self.options.max_in_flight)
         step = max(1, self.provider.batch_limits.max_events)
         for start in range(0, len(events), step):
-            by_route: dict[str, list[bytes]] = {}
-            for event in events[start : start + step]:
-                data = self._encode(event)
-                if data is not None:
-                    by_route.setdefault(self._route(event), []).append(data)
-            for route, encoded in by_route.items():
+            for route, encoded in self._encode_by_route(events[start : start + step]).items():
                 for batch in self._batches(encoded):
                     if len(flights) >= depth:
                         self._land(flights.popleft())
@@ -407,6 +407,19 @@ class ProviderWorker:
                         flights.append(flight)
         while flights:
             self._land(flights.popleft())
+
+    def _encode_by_route(self, events: list[Event]) -> dict[str, list[bytes]]:
+        """The wire forms of `events` by route, in order (drops counted)."""
+        encode = self._encode
+        if not self._routes:  # one route: no per-event lookup
+            encoded = [data for data in map(encode, events) if data is not None]
+            return {DEFAULT_ROUTE: encoded} if encoded else {}
+        by_route: dict[str, list[bytes]] = {}
+        for event in events:
+            data = encode(event)
+            if data is not None:
+                by_route.setdefault(self._route(event), []).append(data)
+        return by_route
 
     def _launch(self, batch: list[bytes], route: str) -> _Flight | None:
         if self._out_of_time(len(batch)):
