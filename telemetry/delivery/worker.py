@@ -127,7 +127,7 @@ class ProviderWorker:
         self._retry_at = 0.0
         self._attempt = 0
         self._batch_cap = provider.batch_limits.max_events
-        from ..base_telemetry import BaseTelemetryProvider
+        from ..base_telemetry import BaseTelemetryProvider  # here: that module imports this package
 
         own_route = getattr(getattr(provider, "route", None), "__func__", None)
         self._routes = own_route is not BaseTelemetryProvider.route
