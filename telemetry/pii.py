@@ -329,14 +329,7 @@ class PiiGuard:
         memo = self._current_memo()
         plain_keys = self._plain_keys
         for key, value in params.items():
-            if key not in plain_keys:
-                return False
-            kind = type(value)
-            if kind is str:
-                known = memo.get(value)
-                if known is None or known[1]:
-                    return False
-            elif value is not None and kind not in _PLAIN:
+            if key not in plain_keys or not _nothing_in(value, memo):
                 return False
         return True
 
@@ -354,14 +347,9 @@ class PiiGuard:
         out: dict[str, Any] = {}
         for key, value in params.items():
             if key in plain_keys:  # the common case: a known name with a number, a flag or known text
-                if value is None or type(value) in _PLAIN:
+                if _nothing_in(value, memo):
                     out[key] = value
                     continue
-                if type(value) is str:
-                    known = memo.get(value)
-                    if known is not None and not known[1]:
-                        out[key] = value
-                        continue
             elif key in policy.allow_keys:
                 out[key] = value
                 continue
@@ -472,6 +460,17 @@ def _registered_secrets() -> tuple[str, ...]:
 
 
 _PLAIN = frozenset({int, float, bool})
+
+
+def _nothing_in(value: Any, memo: Mapping[str, tuple[str, tuple[tuple[str, int], ...]]]) -> bool:
+    """Whether `value` needs no scan: None, a number, a flag, or text `memo` found nothing in."""
+    kind = type(value)
+    if kind is str:
+        known = memo.get(value)
+        return known is not None and not known[1]
+    return value is None or kind in _PLAIN
+
+
 _MEMO_MAX_TEXT = 256
 _MEMO_MAX_ENTRIES = 4096
 """The guard's memo of scanned strings is emptied when it reaches this size (bounded memory)."""
