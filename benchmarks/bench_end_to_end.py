@@ -8,9 +8,9 @@ fake, with its default batch (200) and with `flush_queue_size=1000`.
 Each case runs in a fresh process against a counting fake in another process. One more case
 shows the sender's own ceiling: the same three providers against a null server (another process,
 one thread, answers every request at once and checks nothing); there a run ends when `flush()`
-has every batch answered, and the fakes' CPU no longer shares the two cores with the sender. The child warms
-up (and the warm-up is delivered and forgotten), then tracks N events as fast as it can and
-calls flush. The wall time runs from the first `track` to the moment the fake received the last
+has every batch answered, and the fakes' CPU no longer shares the two cores with the sender.
+The child warms up (and the warm-up is delivered and forgotten), then tracks N events as fast
+as it can and calls flush. The wall time runs from the first `track` to the moment the fake received the last
 of the N events for every provider (the fake's own clock: CLOCK_MONOTONIC is shared by processes).
 
     python benchmarks/bench_end_to_end.py [--events 100000] [--runs 3] [--cases telemetry,amp200,amp1000]
