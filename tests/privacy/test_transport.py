@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,30 +30,13 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         return None
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 that no trust store knows."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.fixture
-def https_server(certificate: tuple[Path, Path]) -> Iterator[Any]:
+def https_server(tls_certificate: tuple[Path, Path]) -> Iterator[Any]:
     """A GA4-like HTTPS endpoint on 127.0.0.1 that records the requests it could read."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     server.received = []  # type: ignore[attr-defined]
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
+    context.load_cert_chain(*tls_certificate)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -86,11 +68,11 @@ class TestCertificates:
     def test_a_trusted_certificate_delivers(
         self,
         https_server: Any,
-        certificate: tuple[Path, Path],
+        tls_certificate: tuple[Path, Path],
         db_path: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_certificate[0]))
 
         manager = send_one(f"https://127.0.0.1:{https_server.server_address[1]}", db_path)
 
