@@ -8,10 +8,10 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import BinaryIO
 
 from .._log import redact
 from ._http11 import host_header, read_response, request_head
+from ._stream import SocketStream
 from .http import CONNECT_TIMEOUT_SECONDS, ca_bundle, user_agent
 from .types import HttpRequest, HttpResponse, TransportFailure
 
@@ -49,7 +49,7 @@ class HttpClientTransport:
     def __init__(self) -> None:
         self._idle: dict[_Origin, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._open: set[http.client.HTTPConnection] = set()
-        self._readers: dict[http.client.HTTPConnection, BinaryIO] = {}
+        self._streams: dict[http.client.HTTPConnection, SocketStream] = {}
         self._targets: dict[str, tuple[_Origin, str, str]] = {}
         self._headers = {"User-Agent": user_agent(), "Accept": "*/*"}
         self._tls: ssl.SSLContext | None = None
@@ -73,10 +73,10 @@ class HttpClientTransport:
         reused, written = self._write(origin, target, host, request, headers, timeout)
 
         def finish() -> HttpResponse | TransportFailure:
-            result = written if isinstance(written, BaseException) else self._read(origin, written)
+            result = written if isinstance(written, BaseException) else self._read(origin, written, timeout)
             if reused and isinstance(result, _STALE):
                 _, again = self._write(origin, target, host, request, headers, timeout, fresh=True)
-                result = again if isinstance(again, BaseException) else self._read(origin, again)
+                result = again if isinstance(again, BaseException) else self._read(origin, again, timeout)
             return _failure(result) if isinstance(result, BaseException) else result
 
         return finish
@@ -101,12 +101,11 @@ class HttpClientTransport:
             except (OSError, http.client.HTTPException) as exc:
                 return False, _ConnectFailed(exc)
         try:
-            if connection in self._readers:
+            stream = self._streams.get(connection)
+            if stream is not None:
                 head = request_head(request.method, target, host, headers, len(request.body))
-                connection.sock.settimeout(timeout)
-                # One write: each gives up the interpreter lock, which a busy process can take
-                # milliseconds to get back.
-                connection.sock.sendall(head + request.body)
+                stream.start(timeout)
+                stream.sendall(head + request.body)
             else:  # a test double such as vcrpy's, which sends its own way
                 if connection.sock is not None:
                     connection.sock.settimeout(timeout)
@@ -116,11 +115,14 @@ class HttpClientTransport:
             return reused, exc
         return reused, connection
 
-    def _read(self, origin: _Origin, connection: http.client.HTTPConnection) -> HttpResponse | BaseException:
+    def _read(
+        self, origin: _Origin, connection: http.client.HTTPConnection, timeout: float
+    ) -> HttpResponse | BaseException:
         try:
-            reader = self._readers.get(connection)
-            if reader is not None:
-                answer, will_close = read_response(reader)
+            stream = self._streams.get(connection)
+            if stream is not None:
+                stream.start(timeout)
+                answer, will_close = read_response(stream.reader)
             else:
                 response = connection.getresponse()
                 body = response.read()
@@ -192,14 +194,14 @@ class HttpClientTransport:
             self._close(connection)
             raise
         if type(connection).__module__ == "http.client" and connection.sock is not None:
-            self._readers[connection] = connection.sock.makefile("rb")
+            self._streams[connection] = SocketStream(connection.sock)
         return connection
 
     def _close(self, connection: http.client.HTTPConnection) -> None:
         self._open.discard(connection)
-        reader = self._readers.pop(connection, None)
-        if reader is not None:
-            reader.close()
+        stream = self._streams.pop(connection, None)
+        if stream is not None:
+            stream.close()
         connection.close()
 
     def flush(self, timeout: float) -> bool:

@@ -6,8 +6,10 @@ import contextlib
 import http.client
 import http.server
 import socket
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +55,69 @@ class _ForwardProxy(http.server.BaseHTTPRequestHandler):
         return None
 
 
+def read_request(conn: socket.socket) -> bytes | None:
+    """The body of the next request on `conn` (framed by Content-Length), or None once it closes."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    body = bytearray(rest)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return bytes(body)
+
+
+class _ScriptedServer:
+    """Accepts on 127.0.0.1 (over TLS with a context) and runs `script` on each connection, on a
+    thread of its own: the tests' ways of answering slowly, never, or over TLS."""
+
+    def __init__(
+        self, script: Callable[[socket.socket, threading.Event], None], tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.script = script
+        self.tls = tls
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/mp/collect") -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.settimeout(10)
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            self.script(conn, self.stop)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.listener.close()
+
+
 class _OneShotServer:
     """Answers one request per connection, then closes it, with or without having answered the
     second request sent on it (a server dropping an idle connection as a request arrives)."""
@@ -78,31 +143,13 @@ class _OneShotServer:
                 continue
             with conn:
                 conn.settimeout(2)
-                self._read_request(conn)
+                read_request(conn)
                 self.received.append("answered")
                 conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")  # keep-alive is HTTP/1.1's default
                 if not self.answer_second:
                     with contextlib.suppress(OSError):
-                        if self._read_request(conn):
+                        if read_request(conn) is not None:
                             self.received.append("dropped unanswered")
-
-    @staticmethod
-    def _read_request(conn: socket.socket) -> bool:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return False
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        while len(body) < length:
-            body += conn.recv(65536)
-        return True
 
     def close(self) -> None:
         self.stop.set()
@@ -229,6 +276,100 @@ class TestTheStandardLibrarySender:
 
         assert isinstance(answer, TransportFailure)
         assert "transport-secret-1" not in answer.message
+
+
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+def drip_an_answer(conn: socket.socket, stop: threading.Event) -> None:
+    """Read the request, then answer one byte every 20 ms (the whole answer takes 2 s)."""
+    read_request(conn)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 70\r\n\r\n" + b"x" * 70
+    for byte in answer:
+        conn.sendall(bytes([byte]))
+        if stop.wait(0.02):
+            return
+
+
+def never_answer(conn: socket.socket, stop: threading.Event) -> None:
+    read_request(conn)
+    stop.wait(10)
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., _ScriptedServer]]:
+    servers: list[_ScriptedServer] = []
+
+    def start(
+        script: Callable[[socket.socket, threading.Event], None], tls: ssl.SSLContext | None = None
+    ) -> _ScriptedServer:
+        servers.append(_ScriptedServer(script, tls))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def trusted_tls(tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """The server side of TLS on 127.0.0.1, with its certificate trusted by the sender."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_certificate[0]))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_certificate)
+    return context
+
+
+class TestTimeouts:
+    def test_an_answer_dripped_byte_by_byte_cannot_hold_a_request_past_its_timeout(
+        self, transport: HttpClientTransport, scripted: Callable[..., _ScriptedServer]
+    ) -> None:
+        server = scripted(drip_an_answer)
+
+        answer = transport.send(HttpRequest(server.url(), GA4_BODY), 0.3)
+
+        # Each byte arrives well within 0.3 s: only a deadline on the whole read stops it.
+        assert isinstance(answer, TransportFailure)
+        assert answer.kind == "read_timeout"
+
+    def test_a_tls_backend_that_never_answers_is_a_read_timeout(
+        self,
+        transport: HttpClientTransport,
+        scripted: Callable[..., _ScriptedServer],
+        trusted_tls: ssl.SSLContext,
+    ) -> None:
+        server = scripted(never_answer, trusted_tls)
+
+        answer = transport.send(HttpRequest(server.url(), GA4_BODY), 0.3)
+
+        assert isinstance(answer, TransportFailure)
+        assert answer.kind == "read_timeout"
+
+
+class TestTls:
+    def test_large_and_small_bodies_arrive_intact_over_one_tls_connection(
+        self,
+        transport: HttpClientTransport,
+        scripted: Callable[..., _ScriptedServer],
+        trusted_tls: ssl.SSLContext,
+    ) -> None:
+        received: list[bytes] = []
+
+        def keep_and_answer(conn: socket.socket, stop: threading.Event) -> None:
+            while (body := read_request(conn)) is not None:
+                received.append(body)
+                conn.sendall(NO_CONTENT)
+
+        server = scripted(keep_and_answer, trusted_tls)
+        # Larger than the loopback socket buffers: the sender must wait for room mid-body.
+        large = bytes(range(256)) * (16 * 4096)
+        bodies = [large, GA4_BODY, large[::-1], GA4_BODY]
+
+        answers = [transport.send(HttpRequest(server.url(), body), 10.0) for body in bodies]
+
+        assert answers == [HttpResponse(204, b"", {})] * 4
+        assert received == bodies
+        assert len(transport._open) == 1
 
 
 class TestProxies:
