@@ -24,6 +24,7 @@ from telemetry.delivery.types import HttpRequest, HttpResponse, TransportFailure
 from .conftest import FAST, ManagerFactory
 
 GA4_BODY = b'{"client_id":"1.2","events":[{"name":"probe","params":{}}]}'
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
 
 
 def ga4_request(server: FakeServer) -> HttpRequest:
@@ -118,43 +119,21 @@ class _ScriptedServer:
         self.listener.close()
 
 
-class _OneShotServer:
+class _OneShotServer(_ScriptedServer):
     """Answers one request per connection, then closes it, with or without having answered the
     second request sent on it (a server dropping an idle connection as a request arrives)."""
 
     def __init__(self, *, answer_second: bool) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
         self.answer_second = answer_second
         self.received: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__(self._answer_once)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/mp/collect"
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                read_request(conn)
-                self.received.append("answered")
-                conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")  # keep-alive is HTTP/1.1's default
-                if not self.answer_second:
-                    with contextlib.suppress(OSError):
-                        if read_request(conn) is not None:
-                            self.received.append("dropped unanswered")
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.listener.close()
+    def _answer_once(self, conn: socket.socket, stop: threading.Event) -> None:
+        read_request(conn)
+        self.received.append("answered")
+        conn.sendall(NO_CONTENT)  # keep-alive is HTTP/1.1's default
+        if not self.answer_second and read_request(conn) is not None:
+            self.received.append("dropped unanswered")
 
 
 @pytest.fixture
@@ -185,7 +164,7 @@ class TestTheStandardLibrarySender:
     def test_a_keep_alive_connection_the_server_closed_is_replaced_without_a_failure(
         self, transport: HttpClientTransport, one_shot_server: _OneShotServer, expected: list[str]
     ) -> None:
-        request = HttpRequest(one_shot_server.url, GA4_BODY, {"Content-Type": "application/json"})
+        request = HttpRequest(one_shot_server.url(), GA4_BODY, {"Content-Type": "application/json"})
 
         answers = [transport.send(request, 2.0) for _ in range(3)]
 
@@ -276,9 +255,6 @@ class TestTheStandardLibrarySender:
 
         assert isinstance(answer, TransportFailure)
         assert "transport-secret-1" not in answer.message
-
-
-NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
 
 
 def drip_an_answer(conn: socket.socket, stop: threading.Event) -> None:
