@@ -24,7 +24,7 @@ _WANT_WRITE = ssl.SSLWantWriteError
 
 
 class SocketStream(io.RawIOBase):
-    """Raw reads and whole writes on a non-blocking socket, each phase bounded by `deadline`.
+    """Raw reads and whole writes on a non-blocking socket, each phase bounded by its timeout.
 
     `reader` buffers reads for the response parser; `start(timeout)` opens a phase. Raises
     TimeoutError when the deadline passes while waiting; the socket itself stays open (the
