@@ -109,9 +109,11 @@ class _ScriptedServer:
     def _run(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:
             conn.settimeout(10)
-            if self.tls is not None:
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            self.script(conn, self.stop)
+            if self.tls is None:
+                self.script(conn, self.stop)
+                return
+            with self.tls.wrap_socket(conn, server_side=True) as secure:  # takes over conn's socket
+                self.script(secure, self.stop)
 
     def close(self) -> None:
         self.stop.set()
@@ -258,7 +260,7 @@ class TestTheStandardLibrarySender:
 
 
 def drip_an_answer(conn: socket.socket, stop: threading.Event) -> None:
-    """Read the request, then answer one byte every 20 ms (the whole answer takes 2 s)."""
+    """Read the request, then answer one byte every 20 ms (the whole answer takes about 2 s)."""
     read_request(conn)
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 70\r\n\r\n" + b"x" * 70
     for byte in answer:
