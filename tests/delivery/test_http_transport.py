@@ -290,12 +290,12 @@ def scripted() -> Iterator[Callable[..., _ScriptedServer]]:
 
 
 @pytest.fixture
-def trusted_tls(tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+def trusted_tls(
+    tls_certificate: tuple[Path, Path], tls_server_context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> ssl.SSLContext:
     """The server side of TLS on 127.0.0.1, with its certificate trusted by the sender."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_certificate[0]))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*tls_certificate)
-    return context
+    return tls_server_context
 
 
 class TestTimeouts:

@@ -31,13 +31,11 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def https_server(tls_certificate: tuple[Path, Path]) -> Iterator[Any]:
+def https_server(tls_server_context: ssl.SSLContext) -> Iterator[Any]:
     """A GA4-like HTTPS endpoint on 127.0.0.1 that records the requests it could read."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     server.received = []  # type: ignore[attr-defined]
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*tls_certificate)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.socket = tls_server_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
