@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import select
 import socket
 import ssl
 import threading
@@ -16,6 +17,7 @@ import pytest
 
 from fakes import FakeServer
 from telemetry import DeliveryOptions
+from telemetry.delivery._stream import _ready
 from telemetry.delivery.http import default_transport, proxy_configured
 from telemetry.delivery.http_requests import RequestsTransport
 from telemetry.delivery.http_stdlib import HttpClientTransport
@@ -298,9 +300,44 @@ def trusted_tls(
     return tls_server_context
 
 
+@pytest.fixture(params=["poll", "select"])
+def waiting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the sender waits on a socket: `poll` where the platform has it, `select` where it does
+    not (Windows); without the attribute the sender takes the `select` path here too."""
+    if request.param == "select":
+        monkeypatch.delattr(select, "poll")
+    return str(request.param)
+
+
+class TestWaitingOnASocket:
+    def test_a_socket_is_readable_only_once_its_peer_has_written(self, waiting: str) -> None:
+        ours, peer = socket.socketpair()
+        with ours, peer:
+            assert not _ready(ours, True, 0.05)
+            peer.sendall(b"x")
+            assert _ready(ours, True, 5.0)
+
+    def test_a_socket_whose_peer_hung_up_is_ready_so_the_next_call_reports_it(self, waiting: str) -> None:
+        ours, peer = socket.socketpair()
+        with ours:
+            peer.close()
+            assert _ready(ours, True, 5.0)
+
+    def test_a_socket_is_writable_only_while_its_buffers_have_room(self, waiting: str) -> None:
+        ours, peer = socket.socketpair()
+        with ours, peer:
+            assert _ready(ours, False, 5.0)
+            ours.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    ours.send(b"x" * 65_536)
+            assert not _ready(ours, False, 0.05)
+            assert not _ready(ours, True, 0.05)
+
+
 class TestTimeouts:
     def test_an_answer_dripped_byte_by_byte_cannot_hold_a_request_past_its_timeout(
-        self, transport: HttpClientTransport, scripted: Callable[..., _ScriptedServer]
+        self, transport: HttpClientTransport, scripted: Callable[..., _ScriptedServer], waiting: str
     ) -> None:
         server = scripted(drip_an_answer)
 
@@ -315,6 +352,7 @@ class TestTimeouts:
         transport: HttpClientTransport,
         scripted: Callable[..., _ScriptedServer],
         trusted_tls: ssl.SSLContext,
+        waiting: str,
     ) -> None:
         server = scripted(never_answer, trusted_tls)
 
@@ -330,6 +368,7 @@ class TestTls:
         transport: HttpClientTransport,
         scripted: Callable[..., _ScriptedServer],
         trusted_tls: ssl.SSLContext,
+        waiting: str,
     ) -> None:
         received: list[bytes] = []
 
