@@ -236,12 +236,16 @@ class BaseTelemetryProvider:
             cleaned = event.cleaned
             if cleaned is None:
                 guard = self.policy.guard
-                if type(params) is dict and passes_unchanged(params) and guard.knows_plain(params):
+                unchanged = type(params) is dict and passes_unchanged(params)
+                if unchanged and guard.knows_plain(params):
                     # Nothing to convert, nothing to find: the event's own params (the manager's
                     # copy, never mutated) serve as the cleaned ones.
                     cleaned, found = params, None
                 else:
-                    cleaned, found = guard.clean_params(sanitize_params(params, where=where))
+                    # Params that sanitising would not change are scanned as they are: the guard
+                    # builds a new dict anyway, so a sanitised copy would only be thrown away.
+                    source = params if unchanged else sanitize_params(params, where=where)
+                    cleaned, found = guard.clean_params(source)
                 event.findings = found or None
                 event.cleaned = cleaned
             if event.findings is not None:
