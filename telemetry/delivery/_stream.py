@@ -11,6 +11,7 @@ work the same way: their want-read and want-write errors are waited out like a p
 from __future__ import annotations
 
 import io
+import math
 import select
 import socket
 import ssl
@@ -74,12 +75,16 @@ class SocketStream(io.RawIOBase):
 
 
 def _ready(sock: socket.socket, readable: bool, timeout: float) -> bool:
-    """Whether `sock` became readable (or writable) within `timeout` seconds."""
+    """Whether `sock` became readable (or writable) within `timeout` seconds (0: is it now).
+
+    `poll` where the platform has it: `select` refuses descriptors numbered 1024 and above, which
+    a long-running application holding many files and connections reaches.
+    """
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(sock, select.POLLIN if readable else select.POLLOUT)
         # A hang-up or an error counts as ready: the next call reports it.
-        return bool(poller.poll(max(1, int(timeout * 1000 + 0.999))))
+        return bool(poller.poll(math.ceil(timeout * 1000)))
     waiting = [sock]
     ready = (
         select.select(waiting, [], waiting, timeout)

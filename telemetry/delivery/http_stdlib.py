@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import select
 import socket
 import ssl
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable
 
 from .._log import redact
 from ._http11 import host_header, read_response, request_head
-from ._stream import SocketStream
+from ._stream import SocketStream, _ready
 from .http import CONNECT_TIMEOUT_SECONDS, ca_bundle, user_agent
 from .types import HttpRequest, HttpResponse, TransportFailure
 
@@ -222,10 +221,12 @@ class _ConnectFailed(Exception):
 
 
 def _readable(sock: object) -> bool:
+    """Whether an idle connection has something to read, checked without waiting; an error says
+    the socket is unusable, so it counts as readable (closed) too."""
     if not isinstance(sock, socket.socket):  # a test double (vcrpy) has nothing to poll
         return False
     try:
-        return bool(select.select([sock], [], [], 0)[0])
+        return _ready(sock, True, 0.0)
     except (OSError, ValueError):
         return True
 

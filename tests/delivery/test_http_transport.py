@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import os
 import select
 import socket
 import ssl
@@ -17,6 +18,7 @@ import pytest
 
 from fakes import FakeServer
 from telemetry import DeliveryOptions
+from telemetry.delivery import http_stdlib
 from telemetry.delivery._stream import _ready
 from telemetry.delivery.http import default_transport, proxy_configured
 from telemetry.delivery.http_requests import RequestsTransport
@@ -140,6 +142,33 @@ class _OneShotServer(_ScriptedServer):
             self.received.append("dropped unanswered")
 
 
+SELECT_LIMIT = 1024
+"""select.select() refuses descriptors from this number on (FD_SETSIZE on Linux)."""
+
+
+@pytest.fixture
+def many_open_files() -> Iterator[None]:
+    """The process holds more than SELECT_LIMIT descriptors, so new sockets are numbered above it
+    (a long-running application with many files and connections open)."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = SELECT_LIMIT + 256
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"the descriptor limit ({hard}) is below {needed}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    held = [os.open(os.devnull, os.O_RDONLY)]
+    try:
+        while held[-1] < SELECT_LIMIT:
+            held.append(os.dup(held[0]))
+        yield
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+        if soft < needed:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.fixture
 def one_shot_server(request: pytest.FixtureRequest) -> Iterator[_OneShotServer]:
     server = _OneShotServer(answer_second=request.param == "closes while idle")
@@ -174,6 +203,30 @@ class TestTheStandardLibrarySender:
 
         assert answers == [HttpResponse(204, b"", {})] * 3
         assert one_shot_server.received == expected
+
+    def test_an_idle_connection_is_reused_when_the_process_holds_over_1024_descriptors(
+        self,
+        transport: HttpClientTransport,
+        scripted: Callable[..., _ScriptedServer],
+        many_open_files: None,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        connections: list[socket.socket] = []
+
+        def answer_every_request(conn: socket.socket, stop: threading.Event) -> None:
+            connections.append(conn)
+            while read_request(conn) is not None:
+                conn.sendall(NO_CONTENT)
+
+        server = scripted(answer_every_request)
+        # Every reuse first checks whether the server closed the idle connection.
+        monkeypatch.setattr(http_stdlib, "POLL_AFTER_IDLE_SECONDS", 0.0)
+
+        answers = [transport.send(HttpRequest(server.url(), GA4_BODY), 2.0) for _ in range(3)]
+
+        assert answers == [HttpResponse(204, b"", {})] * 3
+        assert all(c.sock.fileno() >= SELECT_LIMIT for c in transport._open)
+        assert len(connections) == 1
 
     def test_the_head_and_body_of_a_request_leave_in_one_write(
         self, transport: HttpClientTransport, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
@@ -313,9 +366,11 @@ class TestWaitingOnASocket:
     def test_a_socket_is_readable_only_once_its_peer_has_written(self, waiting: str) -> None:
         ours, peer = socket.socketpair()
         with ours, peer:
+            assert not _ready(ours, True, 0.0)
             assert not _ready(ours, True, 0.05)
             peer.sendall(b"x")
             assert _ready(ours, True, 5.0)
+            assert _ready(ours, True, 0.0)
 
     def test_a_socket_whose_peer_hung_up_is_ready_so_the_next_call_reports_it(self, waiting: str) -> None:
         ours, peer = socket.socketpair()
