@@ -14,6 +14,7 @@ class DeliveryOptions:
     flush_interval: seconds a worker waits for a batch to fill before sending what it has.
     request_timeout: seconds for one HTTP attempt: the connect, the write of the request and the
         read of the whole answer each end within it (through a proxy, `requests` bounds each read).
+        Looking up the host name is left to the system resolver and its own timeouts.
     max_retries: further attempts after the first one, for retryable failures.
     backoff_base / backoff_max: exponential backoff (with jitter) between attempts, in seconds.
     retry_after_max: the longest vendor Retry-After that is honoured, in seconds.
