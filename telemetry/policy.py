@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import _log
 from ._log import get_logger, redact
 from ._sanitize import MAX_DEPTH, MAX_ITEMS, MAX_STRING, valid_text
 from .events import EVENT, PAGE_VIEW, USER_PROPERTIES, Event
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 log = get_logger("telemetry.policy")
+_MAX_ADMITTED_NAMES = 1024
+"""Event names whose admission is remembered (callers use a small vocabulary)."""
 
 Mode = Literal["normalise", "drop", "strict"]
 MODES: tuple[Mode, ...] = ("normalise", "drop", "strict")
@@ -344,6 +347,11 @@ class EventPolicy:
         self._guard_lock = threading.Lock()
         self._logged: set[tuple[str, str, str]] = set()
         self._logged_lock = threading.Lock()
+        # In "normalise" mode without a schema, whether an event is admitted as it is depends on
+        # its name alone, and on the registered secrets (a name may come to contain one).
+        self._by_name = schema is None and spelled == "normalise"
+        self._admitted: dict[str, int] = {}
+        """Event names admitted as they are, with the number of secrets registered then."""
 
     @classmethod
     def coerce(cls, value: EventPolicy | str | None) -> EventPolicy:
@@ -404,6 +412,9 @@ class EventPolicy:
         """The event `provider` may send (its name repaired when it is not valid Unicode, in
         "normalise" mode), or None; a refusal is logged once per name and counted."""
         name = event.name
+        remember = self._by_name and event.kind == EVENT and type(name) is str
+        if remember and self._admitted.get(name) == len(_log._secrets):
+            return event
         if event.kind == EVENT and isinstance(name, str) and self.guard.is_personal(name):
             provider.privacy_stats.event_dropped("pii")
             self._log_once(provider.name, "<personal>", "pii", "an event whose name contains personal data")
@@ -425,6 +436,8 @@ class EventPolicy:
                 return None
         elif isinstance(name, str) and valid_text(name) is not name:
             return event.replace(name=valid_text(name))
+        if remember and len(self._admitted) < _MAX_ADMITTED_NAMES:
+            self._admitted[name] = len(_log._secrets)
         return event
 
     def clean_params(self, params: Mapping[str, Any], stats: PrivacyStats) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telemetry._log import register_secret
+from telemetry.events import EVENT, Event
 from telemetry.pii import _MEMO_MAX_ENTRIES as MEMO_MAX_ENTRIES
 from telemetry.pii import IDENTIFIER_KEYS, PiiGuard, PiiPolicy, PiiReport, looks_like_secret
+from telemetry.policy import _MAX_ADMITTED_NAMES as ADMITTED_NAMES_MAX
 from telemetry.policy import EventPolicy
 
 from ._support import AMP_KEY, GA_SECRET, raw_bodies
@@ -261,6 +263,30 @@ class TestTheGuardRemembersWhatItScanned:
         cleaned, report = guard.clean_params({"note": value})
         assert "memo-secret-value-9f3e2d1c0b" not in json.dumps(cleaned)
         assert report.redacted == {"secret": 1}
+
+    def test_an_event_name_sent_before_a_secret_was_configured_is_dropped_after(
+        self, make_manager: MakeManager, fake_server: Any
+    ) -> None:
+        manager = make_manager(policy=EventPolicy(pii=ALICE))
+        name = "deploy_namesecret4b7d9e2a61"
+        manager.track_event(name)
+        assert manager.flush()
+
+        register_secret("namesecret4b7d9e2a61")
+        manager.track_event(name)
+        assert manager.flush()
+
+        assert [e.name for e in fake_server.events()] == [name, name]  # the first event, two vendors
+        assert manager.stats()["GA4"]["privacy"]["events_dropped"] == {"pii": 1}
+
+    def test_the_event_names_the_policy_remembers_stay_bounded(self) -> None:
+        policy = EventPolicy(pii=ALICE)
+
+        for n in range(3 * ADMITTED_NAMES_MAX):
+            event = Event(EVENT, f"event_{n}", {}, 0.0, n, "prefix")
+            assert policy.admit(None, event) is event  # type: ignore[arg-type]  # unused when admitted
+
+        assert len(policy._admitted) <= ADMITTED_NAMES_MAX
 
     def test_a_remembered_finding_is_counted_every_time_it_is_seen(self) -> None:
         guard = PiiGuard(ALICE)
