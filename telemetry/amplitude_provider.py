@@ -114,6 +114,9 @@ def _truncate(value: Any) -> Any:
     return value
 
 
+MAX_REMEMBERED_NAMES = 1024
+"""Event names map to event types through a memo of this size (callers use a small vocabulary)."""
+
 EVENT_RULES = EventRules(
     max_name_length=MAX_STRING,
     reserved_names=frozenset({"$identify", "$groupidentify"}),
@@ -141,9 +144,10 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
         self._url = base.rstrip("/") + ("/batch" if config.use_batch else "/2/httpapi")
         self._library = f"telemetry-toolkit/{installed_version()}"
         self._invalid_key_logged = False
+        self._event_types: dict[str, str] = {}
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        params = _truncate(self.clean_params(event.params, where="Amplitude params"))
+        params = _truncate(self._scanned_params(event.params, "Amplitude params"))
         context = self.context
         mapped: dict[str, Any] = {
             "device_id": context.client_id,
@@ -155,23 +159,32 @@ class AmplitudeTelemetryProvider(BaseTelemetryProvider):
         if event.kind == PAGE_VIEW:
             mapped["event_type"] = "Page Viewed"
             page = {"page_path": params.get("page_path"), "page_title": params.get("page_title")}
-            mapped["event_properties"] = self.enrich_params({k: v for k, v in page.items() if v is not None})
+            mapped["event_properties"] = self._enrich({k: v for k, v in page.items() if v is not None})
         elif event.kind == USER_PROPERTIES:
             mapped["event_type"] = "$identify"
-            mapped["user_properties"] = {"$set": self.enrich_params(params)}
+            mapped["user_properties"] = {"$set": self._enrich(params)}
         else:
-            if not isinstance(event.name, str) or not event.name.strip():
-                log.debug("Amplitude: event name %r is empty or not text; dropped", event.name)
-                return None
-            if event.name.startswith(RESERVED_PREFIX) or event.name in (
-                "$identify",
-                "$groupidentify",
-            ):
-                log.debug("Amplitude: event name %r is reserved; dropped", event.name)
-                return None
-            mapped["event_type"] = _text(event.name)
-            mapped["event_properties"] = self.enrich_params(params)
+            event_type = self._event_types.get(event.name) if type(event.name) is str else None
+            if event_type is None:
+                event_type = self._event_type(event.name)
+                if event_type is None:
+                    return None
+            mapped["event_type"] = event_type
+            mapped["event_properties"] = self._enrich(params)
         return mapped
+
+    def _event_type(self, name: Any) -> str | None:
+        """The event_type Amplitude gets for event `name` (remembered), or None to drop it."""
+        if not isinstance(name, str) or not name.strip():
+            log.debug("Amplitude: event name %r is empty or not text; dropped", name)
+            return None
+        if name.startswith(RESERVED_PREFIX) or name in ("$identify", "$groupidentify"):
+            log.debug("Amplitude: event name %r is reserved; dropped", name)
+            return None
+        event_type = _text(name)
+        if type(name) is str and len(self._event_types) < MAX_REMEMBERED_NAMES:
+            self._event_types[name] = event_type
+        return event_type
 
     def create_transport(self) -> Transport | None:
         if self.config.transport != "sdk":

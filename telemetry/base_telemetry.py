@@ -229,11 +229,16 @@ class BaseTelemetryProvider:
         Odd types are converted or dropped (`_sanitize`), then the PII guard of the manager's
         policy redacts or drops what looks personal (counted in `stats()` under "privacy").
         """
+        return dict(self._scanned_params(params, where))
+
+    def _scanned_params(self, params: Any, where: str = "params") -> Mapping[str, Any]:
+        """What `clean_params` copies: for a mapped event's own params, the cleaning shared by
+        every provider, so it must only be read. Built-in providers read it into dicts of their own."""
         event = self.__dict__.get("_cleaning")
         if event is not None and params is event.params:
             # Every provider of a manager shares one policy: clean and scan an event once, and
             # count the findings for each provider as if it had scanned them itself.
-            cleaned = event.cleaned
+            cleaned: dict[str, Any] | None = event.cleaned
             if cleaned is None:
                 guard = self.policy.guard
                 unchanged = type(params) is dict and passes_unchanged(params)
@@ -250,7 +255,7 @@ class BaseTelemetryProvider:
                 event.cleaned = cleaned
             if event.findings is not None:
                 self.privacy_stats.add(event.findings)
-            return dict(cleaned)
+            return cleaned
         return self.policy.clean_params(sanitize_params(params, where=where), self.privacy_stats)
 
     # -- privacy: the manager's policy, as this provider applies it (worker thread) -------------
@@ -258,7 +263,10 @@ class BaseTelemetryProvider:
     @property
     def policy(self) -> EventPolicy:
         """The manager's event policy, from the context (the default policy without one)."""
-        policy = getattr(getattr(self, "_context", None), "policy", None)
+        try:
+            policy = self._context.policy
+        except AttributeError:  # no context, or one without a policy
+            return _DEFAULT_POLICY
         return policy if isinstance(policy, EventPolicy) else _DEFAULT_POLICY
 
     @property
@@ -289,7 +297,10 @@ class BaseTelemetryProvider:
 
     def enrich_params(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """`params` plus session_id, runtime and lib_version; enrichment wins over a caller key."""
-        enriched = dict(params or {})
+        return self._enrich(dict(params or {}))
+
+    def _enrich(self, enriched: dict[str, Any]) -> dict[str, Any]:
+        """`enrich_params` on a dict the provider has just built, which it extends in place."""
         if log.isEnabledFor(logging.DEBUG):
             for key in ENRICHMENT_KEYS:
                 if key in enriched:

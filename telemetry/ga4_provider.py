@@ -120,7 +120,8 @@ def _param_name(raw: str) -> str | None:
 
 _UNSEEN: Any = object()
 _MAX_REMEMBERED_NAMES = 1024
-"""Param names map to GA4 names through a memo of this size (callers use a small vocabulary)."""
+"""Param and event names map to GA4 names through memos of this size (callers use a small
+vocabulary)."""
 
 
 def join_page_location(base_url: str, page_path: str) -> str:
@@ -218,6 +219,8 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         self.event_rules = dataclasses.replace(EVENT_RULES, max_value_length=self._max_value)
         self._warned_reserved: set[str] = set()
         self._param_names: dict[str, str | None] = {}
+        self._event_names: dict[str, str] = {}
+        """Event names already seen valid and not reserved, with the name GA4 gets."""
         base = config.endpoint or (GA_EU_ENDPOINT if config.region == "eu" else GA_ENDPOINT)
         path = "/debug/mp/collect" if config.validation_mode else "/mp/collect"
         self._url = (
@@ -229,7 +232,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         return self.context.session.number
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        params = self.clean_params(event.params, where="GA4 params")
+        params = self._scanned_params(event.params, "GA4 params")
         if event.kind == USER_PROPERTIES:
             self._set_user_properties(params)
             name: str | None = "user_properties_set"
@@ -244,14 +247,19 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
                 **({"page_title": str(title)} if title is not None else {}),
             }
         else:
-            name = normalise_name(event.name)
+            raw = event.name
+            name = self._event_names.get(raw) if type(raw) is str else None
             if name is None:
-                log.debug("GA4: event name %r cannot be made valid; dropped", event.name)
-                return None
-            if name in RESERVED_EVENT_NAMES:
-                self._warn_once(name, "GA4: event name %r is reserved by GA4; dropped")
-                return None
-        enriched = self.enrich_params(self._clean_params(params, str(name)))
+                name = normalise_name(raw)
+                if name is None:
+                    log.debug("GA4: event name %r cannot be made valid; dropped", raw)
+                    return None
+                if name in RESERVED_EVENT_NAMES:
+                    self._warn_once(name, "GA4: event name %r is reserved by GA4; dropped")
+                    return None
+                if type(raw) is str and len(self._event_names) < _MAX_REMEMBERED_NAMES:
+                    self._event_names[raw] = name
+        enriched = self._enrich(self._clean_params(params, str(name)))
         enriched["engagement_time_msec"] = 1
         return {
             "name": name,

@@ -160,16 +160,20 @@ class MixpanelTelemetryProvider(BaseTelemetryProvider):
     def route(self, event: Event) -> str:
         return ENGAGE_ROUTE if event.kind == USER_PROPERTIES else "default"
 
-    def _properties(self, params: Any, where: str) -> dict[str, Any]:
-        cleaned = self.clean_params(params)
+    def _properties(self, params: Any, name: str | None) -> dict[str, Any]:
+        """The cleaned params as the properties of event `name` (None: of the profile)."""
+        cleaned = self._scanned_params(params)
         properties: dict[str, Any] = {}
         for key, value in cleaned.items():
             if key in _OURS:
-                log.debug("Mixpanel %s: property %r is reserved; replaced", where, key)
+                log.debug("Mixpanel %s: property %r is reserved; replaced", _where(name), key)
                 continue
             if len(properties) >= MAX_PROPERTIES:
                 log.debug(
-                    "Mixpanel %s: more than %d properties; %r and later dropped", where, MAX_PROPERTIES, key
+                    "Mixpanel %s: more than %d properties; %r and later dropped",
+                    _where(name),
+                    MAX_PROPERTIES,
+                    key,
                 )
                 break
             properties[key[:MAX_STRING]] = _fit(value)
@@ -181,7 +185,7 @@ class MixpanelTelemetryProvider(BaseTelemetryProvider):
                 "$token": self.config.project_token,
                 "$distinct_id": self.context.client_id,
                 "$ip": "0",
-                "$set": self.enrich_params(self._properties(event.params, "profile")),
+                "$set": self._enrich(self._properties(event.params, None)),
             }
         if event.kind == PAGE_VIEW:
             name = PAGE_VIEW_EVENT
@@ -193,7 +197,7 @@ class MixpanelTelemetryProvider(BaseTelemetryProvider):
                 return None
             name = event.name[:MAX_STRING]
             params = event.params
-        properties = self.enrich_params(self._properties(params, repr(name)))
+        properties = self._enrich(self._properties(params, name))
         properties["token"] = self.config.project_token
         properties["distinct_id"] = self.context.client_id
         properties["time"] = int(event.time * 1000)
@@ -239,6 +243,11 @@ class MixpanelTelemetryProvider(BaseTelemetryProvider):
             return Outcome.drop("Mixpanel accepted nothing")
         # Unreadable: resending is safe ($insert_id deduplicates; $set is idempotent).
         return Outcome.retry("unreadable answer")
+
+
+def _where(name: str | None) -> str:
+    """What a debug line names: the event (quoted) or the profile."""
+    return "profile" if name is None else repr(name)
 
 
 def _form(url: str, data: bytes) -> HttpRequest:

@@ -155,13 +155,13 @@ class _SegmentCompatibleProvider(BaseTelemetryProvider):
         self._logged: set[int] = set()
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
-        params = self.clean_params(event.params)
+        params = self._scanned_params(event.params)
         message: dict[str, Any]
         if event.kind == PAGE_VIEW:
             path, title = params.get("page_path"), params.get("page_title")
             page = {k: v for k, v in (("path", path), ("title", title)) if v is not None}
             message = {"type": "page", "name": str(title if title is not None else path or "/")}
-            message["properties"] = self.enrich_params(page)
+            message["properties"] = self._enrich(page)
         elif event.kind == USER_PROPERTIES:
             message = {"type": "identify", "traits": self.enrich_params(params)}
         else:

@@ -127,6 +127,8 @@ class ProviderWorker:
         self._retry_at = 0.0
         self._attempt = 0
         self._batch_cap = provider.batch_limits.max_events
+        self._max_event_bytes = provider.batch_limits.max_bytes - provider.envelope_bytes
+        """The largest encoded event that fits in a request beside the provider's envelope."""
         from ..base_telemetry import BaseTelemetryProvider  # here: that module imports this package
 
         own_route = getattr(getattr(provider, "route", None), "__func__", None)
@@ -686,7 +688,7 @@ class ProviderWorker:
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
             return None
-        if len(data) + provider.envelope_bytes > provider.batch_limits.max_bytes:
+        if len(data) > self._max_event_bytes:
             self._drop(1, "event_too_large")
             return None
         return data

@@ -7,8 +7,11 @@ import json
 import logging
 from typing import Any
 
+import pytest
+
 from fakes.amplitude import AmplitudeFake
 from telemetry import AmplitudeTelemetryProvider, GA4TelemetryProvider, TelemetryManager
+from telemetry.amplitude_provider import MAX_STRING
 from telemetry.events import Event
 
 from ._support import AMP_KEY, FAST, amplitude_config, capture_telemetry_logs, ga4_config
@@ -62,6 +65,28 @@ class TestEventShape:
         assert event.raw["user_properties"]["$set"]["plan"] == "pro"
         assert event.raw["user_properties"]["$set"]["seats"] == 3
         assert "event_properties" not in event.raw
+
+    @pytest.mark.parametrize("refused", ["[Amplitude] Revenue", "$identify", "$groupidentify", "", "   "])
+    def test_reserved_and_empty_event_names_are_dropped_every_time(
+        self, make_manager: MakeManager, fake_server: Any, refused: str
+    ) -> None:
+        manager = make_manager(ga4=False)
+        for name in (refused, "kept", refused, "kept"):
+            manager.track_event(name)
+        assert manager.flush()
+
+        assert [e.name for e in fake_server.events(vendor="amplitude")] == ["kept", "kept"]
+        assert manager.stats()["Amplitude"]["dropped"] == {"invalid_event": 2}
+
+    def test_a_long_event_name_is_cut_to_the_same_event_type_every_time(
+        self, make_manager: MakeManager, fake_server: Any
+    ) -> None:
+        manager = make_manager(ga4=False)
+        manager.track_event("x" * 3000)
+        manager.track_event("x" * 3000)
+        events = fake_server.wait_for(2, vendor="amplitude")
+
+        assert [e.name for e in events] == ["x" * MAX_STRING] * 2
 
     def test_custom_events_carry_their_params_as_event_properties(
         self, make_manager: MakeManager, fake_server: Any
