@@ -46,7 +46,18 @@ class Event:
     `object.__setattr__` on every field.
     """
 
-    __slots__ = ("cleaned", "findings", "kind", "name", "params", "prefix", "sequence", "session", "time")
+    __slots__ = (
+        "_insert_id",
+        "cleaned",
+        "findings",
+        "kind",
+        "name",
+        "params",
+        "prefix",
+        "sequence",
+        "session",
+        "time",
+    )
 
     def __init__(
         self,
@@ -73,11 +84,16 @@ class Event:
         """What that scan found, or None when it found nothing. Kept apart from `cleaned`: a
         dict of plain values is not tracked by the garbage collector, a tuple holding one is,
         and a backlog of events would make every collection walk those tuples."""
+        self._insert_id: str | None = None
 
     @property
     def insert_id(self) -> str:
-        """A dedup id of at most 36 characters of [0-9a-f-] (Mixpanel's $insert_id rule)."""
-        return f"{self.prefix}-{self.sequence:x}"
+        """A dedup id of at most 36 characters of [0-9a-f-] (Mixpanel's $insert_id rule), built
+        by the first provider that asks for it."""
+        insert_id = self._insert_id
+        if insert_id is None:
+            insert_id = self._insert_id = f"{self.prefix}-{self.sequence:x}"
+        return insert_id
 
     @property
     def page_path(self) -> str:

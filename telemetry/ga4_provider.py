@@ -271,6 +271,7 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
         budget = MAX_PARAMS - 4  # session_id, runtime, lib_version, engagement_time_msec
         out: dict[str, Any] = {}
         names = self._param_names
+        max_value = self._max_value
         for raw_key, value in params.items():
             key = names.get(raw_key, _UNSEEN)
             if key is _UNSEEN:
@@ -280,7 +281,13 @@ class GA4TelemetryProvider(BaseTelemetryProvider):
             if key is None:
                 log.debug("GA4 %s: param %r is not a valid GA4 name; dropped", event_name, raw_key)
                 continue
-            clean = self._param_value(value)
+            kind = type(value)
+            if kind is str:  # the common types inline: this runs for every param of every event
+                clean = value[:max_value]
+            elif kind is int or kind is float:
+                clean = value
+            else:
+                clean = self._param_value(value)
             if clean is None:
                 continue
             if len(out) >= budget:

@@ -116,6 +116,10 @@ def _basic(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+"""Property value types `_fit` returns unchanged."""
+
+
 def _fit(value: Any, depth: int = 1) -> Any:
     """A property value within Mixpanel's limits: strings cut, nesting and sizes bounded."""
     if isinstance(value, str):
@@ -176,7 +180,10 @@ class MixpanelTelemetryProvider(BaseTelemetryProvider):
                     key,
                 )
                 break
-            properties[key[:MAX_STRING]] = _fit(value)
+            kind = type(value)  # the common types inline: this runs for every param of every event
+            properties[key[:MAX_STRING]] = (
+                value[:MAX_STRING] if kind is str else value if kind in _PLAIN else _fit(value)
+            )
         return properties
 
     def map_event(self, event: Event) -> dict[str, Any] | None:
