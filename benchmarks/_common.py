@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import statistics
 import subprocess
 import sys
@@ -137,6 +138,12 @@ def http_json(method: str, url: str, payload: Any = None, timeout: float = 30.0)
 # -- the counting fake -------------------------------------------------------------------------
 
 
+_VENDOR = operator.attrgetter("vendor")
+_NAME = operator.attrgetter("name")
+_ACCEPTED = operator.attrgetter("accepted")
+_INSERT_ID = operator.attrgetter("insert_id")
+
+
 class _Tally:
     """What a counting fake saw, per vendor: events, dedup ids, duplicates, statuses."""
 
@@ -170,13 +177,17 @@ class _Tally:
             for message in request.validation_messages:
                 if message.get("validationCode") == "DUPLICATE":
                     self.duplicates[vendor] += 1
-            self.names.update(f"{e.vendor}:{e.name}" for e in events)
-            for event_vendor in {e.vendor for e in events}:
-                ours = [e for e in events if e.vendor == event_vendor]
+            # A request's events almost always share one vendor; attrgetter maps spare a
+            # Python-level step per event (this runs in the fake, beside the vendors' checks).
+            vendors = set(map(_VENDOR, events))
+            for event_vendor in vendors:
+                ours = events if len(vendors) == 1 else [e for e in events if e.vendor == event_vendor]
+                for name, count in Counter(map(_NAME, ours)).items():
+                    self.names[f"{event_vendor}:{name}"] += count
                 self.events[event_vendor] += len(ours)
                 self.last_by_vendor[event_vendor] = now
-                self.rejected[event_vendor] += sum(1 for e in ours if not e.accepted)
-                ids = [e.insert_id for e in ours if e.insert_id is not None]
+                self.rejected[event_vendor] += len(ours) - sum(map(_ACCEPTED, ours))
+                ids = [i for i in map(_INSERT_ID, ours) if i is not None]
                 self.without_id[event_vendor] += len(ours) - len(ids)
                 seen = self.ids.setdefault(event_vendor, set())
                 before = len(seen)
