@@ -339,7 +339,7 @@ def main() -> None:
                 print(f"(telemetry with Amplitude only: {one:,.0f}/s, {one / max(sdk):.1f}x the SDK's best)")
             print(
                 f"goal: >= {GOAL_RATIO:g}x the Amplitude SDK's best ({max(sdk):,.0f}/s): "
-                f"{ratio:.1f}x, {verdict}"
+                f"{ratio:.2f}x, {verdict}"
             )
 
 
