@@ -362,8 +362,9 @@ def waiting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
+@pytest.mark.usefixtures("waiting")
 class TestWaitingOnASocket:
-    def test_a_socket_is_readable_only_once_its_peer_has_written(self, waiting: str) -> None:
+    def test_a_socket_is_readable_only_once_its_peer_has_written(self) -> None:
         ours, peer = socket.socketpair()
         with ours, peer:
             assert not _ready(ours, True, 0.0)
@@ -372,13 +373,13 @@ class TestWaitingOnASocket:
             assert _ready(ours, True, 5.0)
             assert _ready(ours, True, 0.0)
 
-    def test_a_socket_whose_peer_hung_up_is_ready_so_the_next_call_reports_it(self, waiting: str) -> None:
+    def test_a_socket_whose_peer_hung_up_is_ready_so_the_next_call_reports_it(self) -> None:
         ours, peer = socket.socketpair()
         with ours:
             peer.close()
             assert _ready(ours, True, 5.0)
 
-    def test_a_socket_is_writable_only_while_its_buffers_have_room(self, waiting: str) -> None:
+    def test_a_socket_is_writable_only_while_its_buffers_have_room(self) -> None:
         ours, peer = socket.socketpair()
         with ours, peer:
             assert _ready(ours, False, 5.0)
@@ -390,9 +391,10 @@ class TestWaitingOnASocket:
             assert not _ready(ours, True, 0.05)
 
 
+@pytest.mark.usefixtures("waiting")
 class TestTimeouts:
     def test_an_answer_dripped_byte_by_byte_cannot_hold_a_request_past_its_timeout(
-        self, transport: HttpClientTransport, scripted: Callable[..., _ScriptedServer], waiting: str
+        self, transport: HttpClientTransport, scripted: Callable[..., _ScriptedServer]
     ) -> None:
         server = scripted(drip_an_answer)
 
@@ -407,7 +409,6 @@ class TestTimeouts:
         transport: HttpClientTransport,
         scripted: Callable[..., _ScriptedServer],
         trusted_tls: ssl.SSLContext,
-        waiting: str,
     ) -> None:
         server = scripted(never_answer, trusted_tls)
 
@@ -417,13 +418,13 @@ class TestTimeouts:
         assert answer.kind == "read_timeout"
 
 
+@pytest.mark.usefixtures("waiting")
 class TestTls:
     def test_large_and_small_bodies_arrive_intact_over_one_tls_connection(
         self,
         transport: HttpClientTransport,
         scripted: Callable[..., _ScriptedServer],
         trusted_tls: ssl.SSLContext,
-        waiting: str,
     ) -> None:
         received: list[bytes] = []
 
