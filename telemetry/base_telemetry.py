@@ -122,6 +122,10 @@ class _Mapping(threading.local):
 
 
 _mapping = _Mapping()
+_bindings = 0
+"""Threads now mapping an event with a session of its own. While there are none, `context` skips
+the thread-local read; a thread counts itself before it binds, so it always sees its own binding."""
+_bindings_lock = threading.Lock()
 
 
 class BaseTelemetryProvider:
@@ -154,9 +158,10 @@ class BaseTelemetryProvider:
     def context(self) -> TelemetryContext:
         """The run's context; inside `map_event` of an event with its own `session`, a view of it
         with that session, so every provider reading `self.context.session` honours it."""
-        bound = _mapping.bound  # a class default: a missing attribute would cost an exception
-        if bound is not None and bound[0] is self:
-            return bound[1]
+        if _bindings:
+            bound = _mapping.bound  # a class default: a missing attribute would cost an exception
+            if bound is not None and bound[0] is self:
+                return bound[1]
         return self._context
 
     @context.setter
@@ -181,14 +186,23 @@ class BaseTelemetryProvider:
         try:
             if admitted.session is None:
                 return self.map_event(admitted)
-            previous = _mapping.bound
-            _mapping.bound = (self, _EventSessionContext(self._context, admitted.session))
-            try:
-                return self.map_event(admitted)
-            finally:
-                _mapping.bound = previous
+            return self._map_in_session(admitted, admitted.session)
         finally:
             attributes["_cleaning"] = None
+
+    def _map_in_session(self, event: Event, session: Session) -> dict[str, Any] | None:
+        """`map_event` with `self.context` showing the event's own session, on this thread only."""
+        global _bindings
+        with _bindings_lock:
+            _bindings += 1
+        previous = _mapping.bound
+        _mapping.bound = (self, _EventSessionContext(self._context, session))
+        try:
+            return self.map_event(event)
+        finally:
+            _mapping.bound = previous
+            with _bindings_lock:
+                _bindings -= 1
 
     # -- what a provider describes -------------------------------------------------------------
 
