@@ -376,8 +376,9 @@ class ProviderWorker:
     def _drain(self) -> None:
         pending: list[Event] = []
         gather = self.provider.batch_limits.max_events * 4
-        while self._queue:
-            item = self._queue.popleft()
+        queue = self._queue  # replaced only after a fork, in a child where no worker runs yet
+        while queue:
+            item = queue.popleft()
             if isinstance(item, FlushMarker):
                 self._took_marker()
                 self._deliver_events(pending)
