@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,15 @@ from st_harness import ExampleApp, telemetry_environment
 
 from fakes import FakeServer
 from telemetry.integrations import streamlit as integration
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored() -> Iterator[None]:
+    """AppTest runs the app as `__main__` and leaves it there; a later test that starts processes
+    with multiprocessing's "spawn" would have every child run the app again. Put it back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture
