@@ -377,27 +377,31 @@ class ProviderWorker:
         pending: list[Event] = []
         gather = self.provider.batch_limits.max_events * 4
         queue = self._queue  # replaced only after a fork, in a child where no worker runs yet
+        # Requests awaiting their answer stay in flight from one gathered slice to the next, so
+        # a vendor with small batches (GA4: 25 events) never waits with nothing in flight.
+        flights: deque[_Flight] = deque()
         while queue:
             item = queue.popleft()
             if isinstance(item, FlushMarker):
                 self._took_marker()
-                self._deliver_events(pending)
+                self._deliver_events(pending, flights)
+                self._land_all(flights)
                 pending = []
                 self._finish(item)
                 continue
             self._popped += 1
             pending.append(item)
             if len(pending) >= gather:
-                self._deliver_events(pending)
+                self._deliver_events(pending, flights)
                 pending = []
-        self._deliver_events(pending)
+        self._deliver_events(pending, flights)
+        self._land_all(flights)
 
-    def _deliver_events(self, events: list[Event]) -> None:
-        """Encode and send in batches, keeping up to `max_in_flight` requests awaiting their answer
-        while the next batch is encoded."""
+    def _deliver_events(self, events: list[Event], flights: deque[_Flight]) -> None:
+        """Encode and send in batches, keeping up to `max_in_flight` requests in `flights`
+        awaiting their answer while the next batch is encoded."""
         if not events:
             return
-        flights: deque[_Flight] = deque()
         depth = max(1, self.options.max_in_flight)
         step = max(1, self.provider.batch_limits.max_events)
         for start in range(0, len(events), step):
@@ -408,6 +412,8 @@ class ProviderWorker:
                     flight = self._launch(batch, route)
                     if flight is not None:
                         flights.append(flight)
+
+    def _land_all(self, flights: deque[_Flight]) -> None:
         while flights:
             self._land(flights.popleft())
 

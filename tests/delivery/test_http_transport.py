@@ -511,6 +511,24 @@ class TestRequestsInFlight:
         assert sorted(e.params["n"] for e in fake_server.events("ga4")) == list(range(100))
         assert manager.stats()["GA4"]["sent"] == 100
 
+    def test_requests_stay_in_flight_from_one_gathered_slice_of_the_queue_to_the_next(
+        self, make_manager: ManagerFactory, fake_server: FakeServer
+    ) -> None:
+        # The worker takes 4 batches' worth of events (100 for GA4) at a time. Eight batches
+        # with three in flight: the fifth request goes out as soon as the second is answered,
+        # not after the whole first slice of four has been answered.
+        fake_server.faults.add("latency", latency=0.3, route="/mp/collect")
+        options = DeliveryOptions(**{**FAST.__dict__, "max_in_flight": 3})
+        manager = make_manager(ga4=True, delivery=options)
+        for n in range(200):
+            manager.track_event("step", {"n": n})
+        assert manager.flush(10.0)
+
+        ga4 = fake_server.requests(path="/mp/collect")
+        assert len(ga4) == 8
+        assert ga4[4].time - ga4[3].time < 0.25
+        assert sorted(e.params["n"] for e in fake_server.events("ga4")) == list(range(200))
+
     def test_with_one_in_flight_each_request_waits_for_the_previous_answer(
         self, make_manager: ManagerFactory, fake_server: FakeServer
     ) -> None:
