@@ -24,8 +24,8 @@ class DeliveryOptions:
         and events in flight when the process ends or is killed, are sent by the next run.
     spool_max_events: events kept on disk per provider; beyond it the oldest are dropped (counted).
     max_in_flight: requests a provider's worker keeps waiting for an answer while it prepares the
-        next batch (1: strictly one after another). Batches may then arrive out of order; every
-        vendor orders events by their own timestamps.
+        next batch, from memory or from the offline queue (1: strictly one after another). Batches
+        may then arrive out of order; every vendor orders events by their own timestamps.
     """
 
     queue_capacity: int = 10_000

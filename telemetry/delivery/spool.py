@@ -120,15 +120,17 @@ class Spool:
                 raise SpoolError(f"{type(exc).__name__}: {exc}") from exc
             return (int(last), evicted)
 
-    def head(self, limit: int, max_bytes: int) -> list[SpooledEvent]:
-        """The oldest events of one route, at most `limit` of them and `max_bytes` in total."""
+    def head(self, limit: int, max_bytes: int, after: int = 0) -> list[SpooledEvent]:
+        """The oldest events with an id above `after`, of one route, at most `limit` of them and
+        `max_bytes` in total."""
         with self._lock:
             try:
                 rows = (
                     self._connect()
                     .execute(
-                        "SELECT id, route, body FROM telemetry_spool WHERE provider = ? ORDER BY id LIMIT ?",
-                        (self.provider, limit),
+                        "SELECT id, route, body FROM telemetry_spool"
+                        " WHERE provider = ? AND id > ? ORDER BY id LIMIT ?",
+                        (self.provider, after, limit),
                     )
                     .fetchall()
                 )

@@ -591,26 +591,54 @@ class ProviderWorker:
         return last_id
 
     def _pump(self) -> None:
-        """Deliver from disk, oldest first, until empty, a retry is due later, or time is up."""
+        """Deliver from disk, oldest first, with up to `max_in_flight` requests awaiting their
+        answer, until empty, a retry is due later, or time is up."""
         spool = self._spool
         assert spool is not None
-        limits = self.provider.batch_limits
-        budget = limits.max_bytes - self.provider.envelope_bytes
-        while spool.count and time.monotonic() >= self._retry_at:
-            remaining = self._remaining()
-            if remaining is not None and remaining <= 0:
-                break
-            batch = spool.head(self._batch_cap, budget)
-            if not batch:
-                break
-            outcome = self._attempt_send([e.body for e in batch], batch[0].route)
-            if not self._settle(batch, outcome):
-                break
+        depth = max(1, self.options.max_in_flight)
+        flights: deque[tuple[list[SpooledEvent], _Answer]] = deque()
+        after = 0  # every event up to this id is in flight
+        launching, paused = True, False
+        while True:
+            while launching and len(flights) < depth:
+                batch = self._spooled_batch(after)
+                if not batch:
+                    launching = False
+                    break
+                after = batch[-1].id
+                flights.append((batch, self._start_attempt([e.body for e in batch], batch[0].route)))
+            if not flights:
+                if paused or after == 0:
+                    break
+                launching, after = True, 0  # a batch was split: go on from the oldest again
+                continue
+            batch, answer = flights.popleft()
+            outcome = self._judge(answer, len(batch))
+            if not self._settle(batch, outcome, first_failure=not paused):
+                launching, paused = False, True  # land what is in flight, then wait for the retry
+            elif outcome.status == "split" and len(batch) > 1:
+                launching = False  # it is still on disk: resend it once the flights have landed
         self._check_markers()
         spool.shrink_if_drained()
 
-    def _settle(self, batch: list[SpooledEvent], outcome: Outcome) -> bool:
-        """Act on one verdict for spooled events; False when delivery should pause."""
+    def _spooled_batch(self, after: int) -> list[SpooledEvent]:
+        """The next batch on disk after id `after`; none while a retry is due or time is up."""
+        spool = self._spool
+        assert spool is not None
+        if not spool.count or time.monotonic() < self._retry_at:
+            return []
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            return []
+        budget = self.provider.batch_limits.max_bytes - self.provider.envelope_bytes
+        return spool.head(self._batch_cap, budget, after)
+
+    def _settle(self, batch: list[SpooledEvent], outcome: Outcome, *, first_failure: bool = True) -> bool:
+        """Act on one verdict for spooled events; False when delivery should pause.
+
+        `first_failure`: no other batch of this round has failed yet. Later failures of requests
+        that were already in flight count their events as retried without lengthening the backoff.
+        """
         spool = self._spool
         assert spool is not None
         ids = [e.id for e in batch]
@@ -637,17 +665,22 @@ class ProviderWorker:
                 spool.delete(rest)
                 self._sent += len(rest)
             else:
-                return self._schedule_retry(len(ids) - len(bad), outcome)
+                return self._schedule_retry(len(ids) - len(bad), outcome, first_failure)
         else:
-            return self._schedule_retry(len(ids), outcome)
+            return self._schedule_retry(len(ids), outcome, first_failure)
         self._attempt = 0
-        self._batch_cap = self.provider.batch_limits.max_events
+        if len(ids) <= self._batch_cap:  # not a larger batch sent before a split halved the cap
+            self._batch_cap = self.provider.batch_limits.max_events
         return True
 
-    def _schedule_retry(self, count: int, outcome: Outcome) -> bool:
-        self._attempt += 1
+    def _schedule_retry(self, count: int, outcome: Outcome, first_failure: bool = True) -> bool:
         self._retried += count
-        self._retry_at = time.monotonic() + self._backoff(min(self._attempt, 16), outcome.retry_after)
+        if first_failure:
+            self._attempt += 1
+            self._retry_at = time.monotonic() + self._backoff(min(self._attempt, 16), outcome.retry_after)
+        elif outcome.retry_after is not None:
+            later = time.monotonic() + self._backoff(self._attempt, outcome.retry_after)
+            self._retry_at = max(self._retry_at, later)
         return False
 
     def _check_markers(self) -> None:

@@ -239,6 +239,95 @@ class TestEventsInFlightAtTheEnd:
         assert event.name == "offline_event"
 
 
+def _ga4_backlog(fake: Any, make_manager: ManagerFactory, tmp_path: Path, count: int) -> None:
+    """Leave `count` GA4 events on disk: a first run spools them while GA4 answers 503."""
+    fault = fake.faults.add("status", status=503, route="/mp/collect")
+    first = make_manager(ga4=True, delivery=_spooled(tmp_path))
+    for n in range(count):
+        first.track_event("from_disk", {"n": n})
+    assert _wait_until(lambda: first.stats()["GA4"]["spooled"] == count)
+    first.shutdown(0.2)
+    fault.remove()
+    fake.clear()
+
+
+def _delivered_ga4(fake: Any) -> list[Any]:
+    return [r for r in fake.requests(path="/mp/collect") if r.status == 204]
+
+
+def _ga4_numbers(fake: Any) -> list[int]:
+    return sorted(e.params["n"] for e in fake.events("ga4") if e.accepted)
+
+
+class TestRequestsInFlightFromDisk:
+    def test_a_backlog_on_disk_is_sent_with_two_requests_in_flight(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        _ga4_backlog(fake_server, make_manager, tmp_path, 100)
+        fake_server.faults.add("latency", latency=0.3, route="/mp/collect")
+        manager = make_manager(ga4=True, delivery=_spooled(tmp_path))
+        assert manager.flush(10.0)
+
+        first, second, *rest = _delivered_ga4(fake_server)
+        assert len(rest) == 2
+        # Each answer takes 0.3 s; the second request arrived before the first was answered.
+        assert second.time - first.time < 0.25
+        assert _ga4_numbers(fake_server) == list(range(100))
+        assert manager.stats()["GA4"]["spooled"] == 0
+
+    def test_a_batch_split_while_the_next_is_in_flight_is_resent_in_halves_and_nothing_twice(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        _ga4_backlog(fake_server, make_manager, tmp_path, 100)
+        # The first request waits 0.3 s for its 413, so the second is answered before it.
+        fake_server.faults.add("413", route="/mp/collect", count=1, latency=0.3)
+        manager = make_manager(ga4=True, delivery=_spooled(tmp_path))
+        assert manager.flush(10.0)
+
+        assert [r.status for r in fake_server.requests(path="/mp/collect")].count(413) == 1
+        # GA4 has no dedup id: a batch sent twice would show as events received twice.
+        assert _ga4_numbers(fake_server) == list(range(100))
+        # The second batch; the first 24 of the split one in halves of 12, its last event with the
+        # next 24 events, and the rest (the fake records them as they end, so sorted).
+        assert sorted(len(r.events) for r in _delivered_ga4(fake_server)) == [1, 12, 12, 25, 25, 25]
+        stats = manager.stats()["GA4"]
+        assert (stats["sent"], stats["spooled"], stats["dropped"]) == (100, 0, {})
+
+    def test_requests_failing_together_lengthen_the_backoff_once(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        _ga4_backlog(fake_server, make_manager, tmp_path, 50)
+        # Two rounds in which both requests in flight fail. Counted once per round, the second
+        # wait is 0.4 to 0.8 s; counted per request it would be 1.6 to 3.2 s.
+        fake_server.faults.add("status", status=503, route="/mp/collect", count=4)
+        slow = _spooled(tmp_path, backoff_base=0.4, backoff_max=10.0)
+        manager = make_manager(ga4=True, delivery=slow)
+        fake_server.wait_for(50, vendor="ga4", timeout=10)
+
+        attempts = fake_server.requests(path="/mp/collect")
+        assert [r.status for r in attempts] == [503, 503, 503, 503, 204, 204]
+        assert attempts[4].time - attempts[3].time < 1.2
+        assert _ga4_numbers(fake_server) == list(range(50))
+        assert manager.stats()["GA4"]["retried"] == 100
+
+    def test_a_retry_after_on_a_later_request_in_flight_is_honoured(
+        self, fake_server: Any, make_manager: ManagerFactory, tmp_path: Path
+    ) -> None:
+        _ga4_backlog(fake_server, make_manager, tmp_path, 50)
+        # The first request fails slowly with a 503 (a short backoff); the second, answered
+        # first, asks with a 429 for 1 s.
+        fake_server.faults.add("status", status=503, route="/mp/collect", count=1, latency=0.2)
+        fake_server.faults.add("429", route="/mp/collect", count=1, retry_after=1)
+        options = _spooled(tmp_path, backoff_base=0.02, retry_after_max=5.0)
+        make_manager(ga4=True, delivery=options)
+        fake_server.wait_for(50, vendor="ga4", timeout=10)
+
+        first, second, third, _ = fake_server.requests(path="/mp/collect")
+        assert sorted([first.status, second.status]) == [429, 503]
+        assert third.time - max(first.time, second.time) >= 0.9
+        assert _ga4_numbers(fake_server) == list(range(50))
+
+
 class TestFlushInterruptsBackoff:
     def test_flush_cuts_a_long_backoff_short_in_memory_mode(
         self, fake_server: Any, make_manager: ManagerFactory
