@@ -127,8 +127,9 @@ class ProviderWorker:
         self._retry_at = 0.0
         self._attempt = 0
         self._batch_cap = provider.batch_limits.max_events
-        self._max_event_bytes = provider.batch_limits.max_bytes - provider.envelope_bytes
-        """The largest encoded event that fits in a request beside the provider's envelope."""
+        self._budget = provider.batch_limits.max_bytes - provider.envelope_bytes
+        """Bytes of encoded events one request carries beside the provider's envelope (so also the
+        largest event that can be sent at all)."""
         from ..base_telemetry import BaseTelemetryProvider  # here: that module imports this package
 
         own_route = getattr(getattr(provider, "route", None), "__func__", None)
@@ -449,7 +450,7 @@ class ProviderWorker:
 
     def _batches(self, encoded: list[bytes]) -> list[list[bytes]]:
         limits = self.provider.batch_limits
-        budget = limits.max_bytes - self.provider.envelope_bytes
+        budget = self._budget
         batches: list[list[bytes]] = []
         current: list[bytes] = []
         size = 0
@@ -630,8 +631,7 @@ class ProviderWorker:
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             return []
-        budget = self.provider.batch_limits.max_bytes - self.provider.envelope_bytes
-        return spool.head(self._batch_cap, budget, after)
+        return spool.head(self._batch_cap, self._budget, after)
 
     def _settle(self, batch: list[SpooledEvent], outcome: Outcome, *, first_failure: bool = True) -> bool:
         """Act on one verdict for spooled events; False when delivery should pause.
@@ -728,7 +728,7 @@ class ProviderWorker:
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             self._drop(1, "unserialisable", f"{type(exc).__name__}: {exc}")
             return None
-        if len(data) > self._max_event_bytes:
+        if len(data) > self._budget:
             self._drop(1, "event_too_large")
             return None
         return data
