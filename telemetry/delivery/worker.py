@@ -633,7 +633,7 @@ class ProviderWorker:
             return []
         return spool.head(self._batch_cap, self._budget, after)
 
-    def _settle(self, batch: list[SpooledEvent], outcome: Outcome, *, first_failure: bool = True) -> bool:
+    def _settle(self, batch: list[SpooledEvent], outcome: Outcome, *, first_failure: bool) -> bool:
         """Act on one verdict for spooled events; False when delivery should pause.
 
         `first_failure`: no other batch of this round has failed yet. Later failures of requests
@@ -673,7 +673,7 @@ class ProviderWorker:
             self._batch_cap = self.provider.batch_limits.max_events
         return True
 
-    def _schedule_retry(self, count: int, outcome: Outcome, first_failure: bool = True) -> bool:
+    def _schedule_retry(self, count: int, outcome: Outcome, first_failure: bool) -> bool:
         self._retried += count
         if first_failure:
             self._attempt += 1
